@@ -1,0 +1,43 @@
+# Every target that needs the environment creates it first: a .venv in the checkout,
+# with torch pinned to its CPU build and installed before anything else.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUNDLES ?= var/bundles
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo build serve test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## The main job on the embedded default: build the sample corpus with the bundled model, then serve it.
+demo: build serve
+
+build: $(STAMP)
+	$(BIN)/related-articles build --bundles $(BUNDLES)
+
+serve: $(STAMP)
+	$(BIN)/related-articles serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check embeddings service tests benchmarks
+	$(BIN)/ruff format --check embeddings service tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/related_latency.py --bundles $(BUNDLES)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

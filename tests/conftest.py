@@ -1,0 +1,72 @@
+"""Shared fixtures: the real model (converted and loaded once per session), the sample bundle."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from embeddings.build import BuildReport, build_bundle
+from embeddings.cli import sample_corpus
+from embeddings.model import Encoder, SentenceTransformerEncoder, load_encoder
+from embeddings.settings import Settings
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh cache directory: the session converts the bundled model itself."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def encoder(model_cache: Path) -> SentenceTransformerEncoder:
+    """The real default model, loaded once per session."""
+    return load_encoder(Settings(cache_dir=model_cache))
+
+
+@pytest.fixture(scope="session")
+def sample_rows() -> list[dict[str, Any]]:
+    """The shipped sample corpus, raw (with its `story` ground truth)."""
+    with sample_corpus().open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]:
+    """Settings rooted in this test's temp dir."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"bundles": tmp_path / "bundles", "cache_dir": model_cache, **overrides}
+        return Settings(**values)
+
+    return make
+
+
+def build_with(settings: Settings, source: Path, encoder: Encoder, **kwargs: Any) -> BuildReport:
+    """Run a build with an already loaded encoder."""
+    return build_bundle(settings, source, lambda: encoder, progress=False, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def sample_bundles(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, encoder: Encoder) -> Path:
+    """A bundles directory with the sample corpus built by the real model (read-only for tests)."""
+    bundles = tmp_path_factory.mktemp("sample") / "bundles"
+    build_with(Settings(bundles=bundles, cache_dir=model_cache), sample_corpus(), encoder)
+    return bundles
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]] | list[str]) -> Path:
+    """Write rows (dicts as JSON, strings as they are) one per line."""
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+needs_shared = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason="shared data sets not present beside the checkout"
+)
