@@ -1,0 +1,219 @@
+"""The Article model and the readers for JSON Lines and CSV archives, with row-level validation."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from embeddings.errors import InputError, RowError
+
+MAX_ID_LENGTH = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LANG = re.compile(r"^[a-z]{2}$")
+FIELDS = ("id", "title", "body", "url", "lang", "published_at", "section", "keywords", "source")
+
+
+class Article(BaseModel):
+    """A news article as the publisher gives it; `id` and `title` are required."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    title: str = Field(min_length=1)
+    body: str = ""
+    url: str | None = None
+    lang: str | None = None
+    published_at: datetime | None = None
+    section: str | None = None
+    keywords: tuple[str, ...] = ()
+    source: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("id contains control characters")
+        return value
+
+    @field_validator("lang")
+    @classmethod
+    def _iso_639_1(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        code = value.lower()
+        if not _LANG.match(code):
+            raise ValueError(f"lang must be a two-letter ISO 639-1 code, got {value!r}")
+        return code
+
+    @field_validator("published_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # Naive timestamps are taken as UTC so that every stored date compares with every other.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("url", "section", "source", mode="before")
+    @classmethod
+    def _empty_is_missing(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _missing_body_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _keyword_list(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return ()
+        if isinstance(value, str):
+            # CSV cells carry keywords as a JSON list or as text separated by ';' or ','.
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else re.split(r"[;,،]", text)
+        if isinstance(value, list | tuple):
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        return value
+
+    def content_hash(self) -> str:
+        """SHA-256 of what is embedded (title and body), the embedding cache's key."""
+        return hashlib.sha256(f"{self.title}\n{self.body or ''}".encode()).hexdigest()
+
+
+@dataclass
+class ReadResult:
+    """Valid articles of one input and the rows that were not."""
+
+    articles: list[Article] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    rows_read: int = 0
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
+def detect_format(path: Path) -> str:
+    """'jsonl' or 'csv', from the file name (a trailing .gz is allowed)."""
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith((".csv", ".tsv")):
+        return "csv"
+    raise InputError(f"{path}: unknown input format (expected .jsonl, .ndjson or .csv, optionally .gz)")
+
+
+def _jsonl_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for line_no, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield line_no, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            continue
+        yield line_no, row if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"
+
+
+def _csv_rows(handle: TextIO, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    reader = csv.DictReader(handle, delimiter=delimiter)
+    if reader.fieldnames is None:
+        return
+    start = reader.line_num + 1
+    for row in reader:
+        if None in row:
+            yield start, f"{len(row[None])} more cell(s) than the header has columns"
+        elif all(v in ("", None) for v in row.values()):
+            pass
+        else:
+            yield start, dict(row)
+        start = reader.line_num + 1
+
+
+def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Yield (line number, raw row) or (line number, error message) for every row of `path`."""
+    fmt = detect_format(path)
+    try:
+        with _open_text(path) as handle:
+            if fmt == "jsonl":
+                yield from _jsonl_rows(handle)
+            else:
+                delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
+                yield from _csv_rows(handle, delimiter)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "row"
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def parse_field_map(spec: str | None) -> dict[str, str]:
+    """Parse 'body=content,published_at=date' into {'body': 'content', ...}."""
+    if not spec:
+        return {}
+    mapping: dict[str, str] = {}
+    for pair in spec.split(","):
+        ours, sep, theirs = pair.partition("=")
+        ours, theirs = ours.strip(), theirs.strip()
+        if not sep or not ours or not theirs:
+            raise InputError(f"bad field map entry {pair!r}: expected FIELD=COLUMN")
+        if ours not in FIELDS:
+            raise InputError(f"bad field map entry {pair!r}: {ours!r} is not one of {', '.join(FIELDS)}")
+        mapping[ours] = theirs
+    return mapping
+
+
+def _apply_field_map(row: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
+    data = dict(row)
+    for ours, theirs in field_map.items():
+        data[ours] = row.get(theirs)
+    return data
+
+
+def read_articles(path: Path, field_map: Mapping[str, str] | None = None) -> ReadResult:
+    """Read and validate every row of `path`; bad rows and duplicate ids become RowErrors."""
+    result = ReadResult()
+    first_line: dict[str, int] = {}
+    for line_no, row in iter_rows(path):
+        result.rows_read += 1
+        if isinstance(row, str):
+            result.errors.append(RowError(line_no, row))
+            result.rejected_rows.append({"line": line_no, "error": row})
+            continue
+        try:
+            article = Article.model_validate(_apply_field_map(row, field_map or {}))
+        except (ValidationError, ValueError) as exc:
+            message = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            result.errors.append(RowError(line_no, message))
+            result.rejected_rows.append({"line": line_no, "error": message, "row": row})
+            continue
+        if article.id in first_line:
+            message = f"duplicate id {article.id!r} (first on line {first_line[article.id]})"
+            result.errors.append(RowError(line_no, message))
+            result.rejected_rows.append({"line": line_no, "error": message, "row": row})
+            continue
+        first_line[article.id] = line_no
+        result.articles.append(article)
+    return result

@@ -1,0 +1,126 @@
+"""Reading and validating archives: every bad row is reported with its line number."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from embeddings.articles import Article, parse_field_map, read_articles
+from embeddings.errors import InputError
+from tests.conftest import write_jsonl
+
+GOOD = {
+    "id": "a1",
+    "title": "عنوان الخبر",
+    "body": "نص الخبر.",
+    "lang": "AR",
+    "published_at": "2026-03-01T09:00:00+03:00",
+}
+
+
+def test_reads_valid_rows_and_normalizes_fields(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [GOOD, {"id": "a2", "title": "  Only a title  ", "extra": 1}])
+    result = read_articles(path)
+    assert result.errors == []
+    first, second = result.articles
+    assert first.lang == "ar"
+    assert first.published_at is not None and first.published_at.utcoffset() is not None
+    assert second.title == "Only a title"
+    assert second.body == ""
+
+
+def test_each_bad_row_is_reported_with_its_line(tmp_path: Path) -> None:
+    rows = [
+        GOOD,  # 1 ok
+        "{not json",  # 2
+        "[1, 2]",  # 3
+        {"id": "a3"},  # 4 no title
+        {"id": "a4", "title": "   "},  # 5 empty title
+        {"id": "a5", "title": "t", "lang": "arabic"},  # 6
+        {"id": "a6", "title": "t", "published_at": "yesterday"},  # 7
+        {"id": "a1", "title": "again"},  # 8 duplicate id
+        {"id": "bad\nid", "title": "t"},  # 9
+        {"id": "x" * 300, "title": "t"},  # 10
+    ]
+    result = read_articles(write_jsonl(tmp_path / "a.jsonl", rows))
+    assert [a.id for a in result.articles] == ["a1"]
+    by_line = {e.line: e.message for e in result.errors}
+    assert sorted(by_line) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert "not valid JSON" in by_line[2]
+    assert "JSON object" in by_line[3]
+    assert by_line[4].startswith("title")
+    assert by_line[5].startswith("title")
+    assert "ISO 639-1" in by_line[6]
+    assert by_line[7].startswith("published_at")
+    assert "duplicate id 'a1' (first on line 1)" in by_line[8]
+    assert "control characters" in by_line[9]
+    assert by_line[10].startswith("id")
+    assert result.rows_read == 10
+    assert len(result.rejected_rows) == 9
+
+
+def test_blank_lines_are_not_rows(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n" + json.dumps(GOOD) + "\n\n", encoding="utf-8")
+    result = read_articles(path)
+    assert len(result.articles) == 1 and result.rows_read == 1
+
+
+def test_csv_with_keywords_and_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "id,title,body,keywords\n"
+        'c1,"Title, with comma","Body\nover two lines","gold; oil"\n'
+        "c2,,missing title,\n"
+        'c3,Fine,body,"[""a"", ""b""]",surplus\n'
+        "c4,Good,body,\n",
+        encoding="utf-8",
+    )
+    result = read_articles(path)
+    assert [a.id for a in result.articles] == ["c1", "c4"]
+    assert result.articles[0].keywords == ("gold", "oil")
+    assert result.articles[0].body == "Body\nover two lines"
+    assert [e.line for e in result.errors] == [4, 5]
+    assert "more cell" in result.errors[1].message
+
+
+def test_gzip_and_field_map(tmp_path: Path) -> None:
+    path = tmp_path / "archive.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write(
+            json.dumps({"id": "g1", "title": "T", "content": "C", "date_extracted": "2015-08-01 10:00:00"})
+            + "\n"
+        )
+    result = read_articles(path, parse_field_map("body=content,published_at=date_extracted"))
+    (article,) = result.articles
+    assert article.body == "C"
+    assert (
+        article.published_at is not None and article.published_at.isoformat() == "2015-08-01T10:00:00+00:00"
+    )
+
+
+def test_bad_field_map_is_refused() -> None:
+    with pytest.raises(InputError, match="not one of"):
+        parse_field_map("headline=title")
+    with pytest.raises(InputError, match="FIELD=COLUMN"):
+        parse_field_map("body")
+
+
+def test_not_utf8_and_unknown_format_are_input_errors(tmp_path: Path) -> None:
+    latin = tmp_path / "a.jsonl"
+    latin.write_bytes(b'{"id": "1", "title": "caf\xe9"}\n')
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_articles(latin)
+    with pytest.raises(InputError, match="unknown input format"):
+        read_articles(tmp_path / "a.xml")
+    with pytest.raises(InputError, match="cannot read"):
+        read_articles(tmp_path / "missing.jsonl")
+
+
+def test_content_hash_follows_title_and_body() -> None:
+    a = Article(id="1", title="T", body="B")
+    assert a.content_hash() == Article(id="2", title="T", body="B", lang="en").content_hash()
+    assert a.content_hash() != Article(id="1", title="T", body="B2").content_hash()
