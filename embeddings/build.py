@@ -1,0 +1,197 @@
+"""The batch rebuild: read and validate an archive, embed (reusing the cache), write and publish a bundle."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from embeddings import bundle as bundles_mod
+from embeddings.articles import Article, ReadResult, read_articles
+from embeddings.cache import EmbeddingCache
+from embeddings.errors import BuildError, InvalidArticlesError
+from embeddings.index import INDEX_TYPE, VectorIndex
+from embeddings.model import Encoder
+from embeddings.settings import Settings
+from embeddings.store import write_store
+from embeddings.text import article_text
+
+log = logging.getLogger(__name__)
+
+EMBED_CHUNK = 256  # articles embedded between two cache writes: an interrupted build keeps its work
+
+
+@dataclass
+class BuildReport:
+    """What a build read, indexed, rejected and how long it took."""
+
+    version: str
+    path: str
+    read: int
+    indexed: int
+    rejected: int
+    embedded: int
+    reused: int
+    seconds: float
+    rejects_file: str | None
+
+    def summary(self) -> str:
+        """One line for people."""
+        extra = f", rejects in {self.rejects_file}" if self.rejects_file else ""
+        return (
+            f"read {self.read}, indexed {self.indexed}, rejected {self.rejected}{extra}; "
+            f"embedded {self.embedded}, reused {self.reused} from the cache; "
+            f"bundle {self.version} published in {self.seconds:.1f}s"
+        )
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("related-articles", "faiss-cpu", "sentence-transformers", "transformers", "torch", "numpy"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def _write_rejects(path: Path, result: ReadResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in result.rejected_rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+
+def embed_articles(
+    articles: list[Article], encoder: Encoder, cache: EmbeddingCache, batch_size: int, progress: bool
+) -> tuple[np.ndarray, int]:
+    """Vectors for `articles` in order, embedding only those not cached; returns (vectors, newly embedded)."""
+    hashes = [a.content_hash() for a in articles]
+    cached = cache.get_many(hashes)
+    todo = [i for i, h in enumerate(hashes) if h not in cached]
+    todo = list({hashes[i]: i for i in todo}.values())  # identical texts are embedded once
+    bar = tqdm(
+        total=len(todo),
+        unit="article",
+        desc="embedding",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
+    try:
+        for start in range(0, len(todo), EMBED_CHUNK):
+            chunk = todo[start : start + EMBED_CHUNK]
+            vectors = encoder.encode(
+                [article_text(articles[i].title, articles[i].body) for i in chunk], batch_size=batch_size
+            )
+            chunk_hashes = [hashes[i] for i in chunk]
+            cache.put_many(chunk_hashes, vectors)
+            cached.update(zip(chunk_hashes, vectors, strict=True))
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    dim = encoder.spec.dimension
+    out = np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, dim), dtype=np.float32)
+    return out.astype(np.float32, copy=False), len(todo)
+
+
+def build_bundle(
+    settings: Settings,
+    input_path: Path,
+    encoder_factory: Callable[[], Encoder],
+    field_map: dict[str, str] | None = None,
+    progress: bool = True,
+) -> BuildReport:
+    """Run a whole build and publish its bundle; the live bundle is untouched unless this succeeds."""
+    started = time.monotonic()
+    bundles = settings.bundles
+    version = bundles_mod.new_version()
+    with bundles_mod.build_lock(bundles):
+        bundles_mod.prune(bundles, settings.keep_bundles)  # clears staging dirs of builds that died
+        result = read_articles(input_path, field_map)
+        log.info(
+            "read %d rows from %s: %d valid, %d invalid",
+            result.rows_read,
+            input_path,
+            len(result.articles),
+            len(result.errors),
+        )
+        rejects_file: Path | None = None
+        if result.errors:
+            if not settings.skip_invalid:
+                raise InvalidArticlesError(str(input_path), result.errors)
+            rejects_file = settings.rejects or bundles / "rejects" / f"{version}.jsonl"
+            _write_rejects(rejects_file, result)
+            for err in result.errors:
+                log.warning("skipped %s:%s", input_path, err)
+        if not result.articles:
+            raise BuildError(f"{input_path}: no valid articles to index")
+
+        encoder = encoder_factory()
+        cache = EmbeddingCache(settings.resolved_embedding_cache(), encoder.spec)
+        try:
+            vectors, embedded = embed_articles(result.articles, encoder, cache, settings.batch_size, progress)
+        finally:
+            cache.close()
+
+        staging = bundles_mod.staging_dir(bundles, version)
+        try:
+            rowids = np.arange(1, len(result.articles) + 1, dtype=np.int64)
+            VectorIndex.build(vectors, rowids).save(staging / bundles_mod.INDEX_FILE)
+            count = write_store(
+                staging / bundles_mod.STORE_FILE, zip(rowids.tolist(), result.articles, strict=True)
+            )
+            manifest: dict[str, Any] = {
+                "version": version,
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "model": encoder.spec.as_dict(),
+                "index": {"type": INDEX_TYPE, "metric": "inner_product"},
+                "counts": {
+                    "articles": count,
+                    "read": result.rows_read,
+                    "rejected": len(result.errors),
+                    "embedded": embedded,
+                    "reused": len(result.articles) - embedded,
+                },
+                "input": {"name": input_path.name, "sha256": bundles_mod.file_sha256(input_path)},
+                "build_seconds": round(time.monotonic() - started, 3),
+                "libraries": _library_versions(),
+            }
+            final = bundles_mod.finalize(staging, manifest)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        # Check the finished bundle as the service will load it, before anyone can see it.
+        try:
+            bundles_mod.load_bundle(final, encoder.spec).close()
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        bundles_mod.publish(bundles, final)
+        bundles_mod.prune(bundles, settings.keep_bundles)
+
+    report = BuildReport(
+        version=version,
+        path=str(final),
+        read=result.rows_read,
+        indexed=count,
+        rejected=len(result.errors),
+        embedded=embedded,
+        reused=len(result.articles) - embedded,
+        seconds=round(time.monotonic() - started, 3),
+        rejects_file=str(rejects_file) if rejects_file else None,
+    )
+    log.info("build summary: %s", json.dumps(asdict(report)))
+    return report

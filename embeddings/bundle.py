@@ -1,0 +1,227 @@
+"""Bundles: a FAISS index, an SQLite article store and manifest.json in one versioned directory.
+
+Layout of a bundles directory::
+
+    current -> versions/<version>      symlink, replaced atomically on publish
+    versions/<version>/                index.faiss, articles.sqlite, manifest.json
+    versions/.tmp-<version>/           a build in progress (never read by the service)
+    build.lock                         held by the running build
+
+A bundle is written in full under a temporary name, checked, renamed into `versions/`, and only
+then does `current` move, by renaming a new symlink over the old one: readers see the old bundle
+or the new one, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from embeddings.errors import (
+    BuildLockedError,
+    BundleCorruptError,
+    BundleMismatchError,
+    BundleNotFoundError,
+)
+from embeddings.index import VectorIndex
+from embeddings.model import ModelSpec
+from embeddings.store import ArticleStore
+
+FORMAT_VERSION = 1
+INDEX_FILE = "index.faiss"
+STORE_FILE = "articles.sqlite"
+MANIFEST_FILE = "manifest.json"
+CURRENT = "current"
+VERSIONS = "versions"
+TMP_PREFIX = ".tmp-"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def new_version() -> str:
+    """A sortable, unique version name: UTC time plus a short random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: index, store and manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+    index: VectorIndex
+    store: ArticleStore
+
+    @property
+    def version(self) -> str:
+        """The bundle's version name."""
+        return str(self.manifest["version"])
+
+    def close(self) -> None:
+        """Release the store's connection."""
+        self.store.close()
+
+
+def read_manifest(bundle_dir: Path) -> dict[str, Any]:
+    """Parse a bundle's manifest.json."""
+    path = bundle_dir / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleCorruptError(f"{bundle_dir}: no {MANIFEST_FILE}") from exc
+    except (OSError, ValueError) as exc:
+        raise BundleCorruptError(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleCorruptError(f"{path}: not a bundle manifest of format {FORMAT_VERSION}")
+    return manifest
+
+
+def check_model(manifest: dict[str, Any], expected: ModelSpec) -> None:
+    """Refuse a bundle whose embeddings were made by another model or text setup."""
+    stamped = manifest.get("model", {})
+    for key, want in expected.as_dict().items():
+        if stamped.get(key) != want:
+            raise BundleMismatchError(
+                f"bundle {manifest.get('version')} was built with {key}={stamped.get(key)!r}, "
+                f"the service is configured with {key}={want!r}: rebuild it or change the model setting"
+            )
+
+
+def load_bundle(bundle_dir: Path, expected: ModelSpec | None = None, verify: bool = True) -> Bundle:
+    """Load and check a bundle: files present and unchanged, counts consistent, model as expected."""
+    if not bundle_dir.is_dir():
+        raise BundleNotFoundError(f"no bundle at {bundle_dir}")
+    manifest = read_manifest(bundle_dir)
+    if expected is not None:
+        check_model(manifest, expected)
+    files = manifest.get("files", {})
+    for name in (INDEX_FILE, STORE_FILE):
+        path = bundle_dir / name
+        if not path.is_file():
+            raise BundleCorruptError(f"{bundle_dir}: {name} is missing")
+        want = files.get(name, {})
+        if path.stat().st_size != want.get("bytes"):
+            raise BundleCorruptError(
+                f"{path}: size {path.stat().st_size} differs from the manifest's {want.get('bytes')}"
+            )
+        if verify and file_sha256(path) != want.get("sha256"):
+            raise BundleCorruptError(f"{path}: checksum differs from the manifest")
+    index = VectorIndex.load(bundle_dir / INDEX_FILE)
+    store = ArticleStore(bundle_dir / STORE_FILE)
+    count = manifest.get("counts", {}).get("articles")
+    if not (len(index) == len(store) == count):
+        store.close()
+        raise BundleCorruptError(
+            f"{bundle_dir}: {len(index)} vectors, {len(store)} stored articles, manifest says {count}"
+        )
+    if index.dimension != manifest["model"]["dimension"]:
+        store.close()
+        raise BundleCorruptError(f"{bundle_dir}: index dimension {index.dimension} differs from the manifest")
+    return Bundle(bundle_dir, manifest, index, store)
+
+
+def current_target(bundles: Path) -> Path | None:
+    """The version directory `current` points to, or None when nothing is published."""
+    link = bundles / CURRENT
+    if not link.is_symlink():
+        return None
+    return (bundles / link.readlink()).resolve()
+
+
+def load_current(bundles: Path, expected: ModelSpec | None = None) -> Bundle:
+    """Load the published bundle of `bundles`."""
+    target = current_target(bundles)
+    if target is None:
+        raise BundleNotFoundError(f"no bundle published in {bundles} (run `related-articles build`)")
+    return load_bundle(target, expected)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def build_lock(bundles: Path) -> Iterator[None]:
+    """Hold the bundles directory's build lock, or raise BuildLockedError."""
+    bundles.mkdir(parents=True, exist_ok=True)
+    with (bundles / "build.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BuildLockedError(f"another build of {bundles} is running") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def staging_dir(bundles: Path, version: str) -> Path:
+    """Create and return the temporary directory a new bundle is written into."""
+    path = bundles / VERSIONS / f"{TMP_PREFIX}{version}"
+    path.mkdir(parents=True)
+    return path
+
+
+def finalize(staging: Path, manifest: dict[str, Any]) -> Path:
+    """Stamp file sizes and checksums in the manifest, write it, fsync, and move the bundle into place."""
+    manifest = {**manifest, "format_version": FORMAT_VERSION}
+    manifest["files"] = {
+        name: {"bytes": (staging / name).stat().st_size, "sha256": file_sha256(staging / name)}
+        for name in (INDEX_FILE, STORE_FILE)
+    }
+    tmp_manifest = staging / (MANIFEST_FILE + ".tmp")
+    tmp_manifest.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp_manifest.rename(staging / MANIFEST_FILE)
+    for name in (INDEX_FILE, STORE_FILE, MANIFEST_FILE):
+        with (staging / name).open("rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_dir(staging)
+    final = staging.parent / str(manifest["version"])
+    staging.rename(final)
+    _fsync_dir(staging.parent)
+    return final
+
+
+def publish(bundles: Path, version_dir: Path) -> None:
+    """Point `current` at `version_dir` atomically (rename of a fresh symlink over the old one)."""
+    link = bundles / CURRENT
+    tmp = bundles / f".{CURRENT}-{uuid.uuid4().hex}"
+    tmp.symlink_to(os.path.relpath(version_dir, bundles))
+    tmp.replace(link)
+    _fsync_dir(bundles)
+
+
+def prune(bundles: Path, keep: int) -> list[Path]:
+    """Remove old versions beyond the newest `keep` (never the published one) and stale staging dirs."""
+    versions = bundles / VERSIONS
+    if not versions.is_dir():
+        return []
+    live = current_target(bundles)
+    finished = sorted(p for p in versions.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))
+    doomed = [p for p in finished[:-keep] if p.resolve() != live]
+    # Staging dirs are only ever left by a build that died: the caller holds the build lock.
+    doomed += [p for p in versions.iterdir() if p.name.startswith(TMP_PREFIX)]
+    for path in doomed:
+        shutil.rmtree(path, ignore_errors=True)
+    return doomed

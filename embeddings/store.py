@@ -1,0 +1,210 @@
+"""The SQLite article store: article metadata by id, and the filters the related lists use."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embeddings.articles import Article
+from embeddings.errors import BundleCorruptError
+
+SCHEMA = """
+CREATE TABLE articles (
+    rowid INTEGER PRIMARY KEY,      -- the FAISS id
+    id TEXT NOT NULL UNIQUE,        -- the publisher's id
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    url TEXT,
+    lang TEXT,
+    published_at TEXT,              -- ISO 8601 as given
+    published_ts REAL,              -- seconds since the epoch, for date filters
+    section TEXT,
+    keywords TEXT NOT NULL,         -- JSON list
+    source TEXT,
+    content_hash TEXT NOT NULL
+);
+CREATE INDEX articles_lang ON articles(lang);
+CREATE INDEX articles_section ON articles(section);
+CREATE INDEX articles_published ON articles(published_ts);
+"""
+_COLUMNS = "rowid, id, title, body, url, lang, published_at, section, keywords, source, content_hash"
+_INSERT = (
+    "INSERT INTO articles (rowid, id, title, body, url, lang, published_at, published_ts, section, keywords,"
+    " source, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as stored in a bundle, with its FAISS id."""
+
+    rowid: int
+    id: str
+    title: str
+    body: str
+    url: str | None
+    lang: str | None
+    published_at: datetime | None
+    section: str | None
+    keywords: tuple[str, ...]
+    source: str | None
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which articles may appear in a list."""
+
+    langs: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def active(self) -> bool:
+        """Whether any filter restricts the candidates."""
+        return bool(self.langs or self.sections or self.since or self.until)
+
+
+def _row_to_article(row: tuple[Any, ...]) -> StoredArticle:
+    rowid, ident, title, body, url, lang, published, section, keywords, source, digest = row
+    return StoredArticle(
+        rowid=int(rowid),
+        id=str(ident),
+        title=str(title),
+        body=str(body),
+        url=url,
+        lang=lang,
+        published_at=datetime.fromisoformat(str(published)) if published else None,
+        section=section,
+        keywords=tuple(json.loads(str(keywords))),
+        source=source,
+        content_hash=str(digest),
+    )
+
+
+def write_store(path: Path, articles: Iterable[tuple[int, Article]]) -> int:
+    """Create a new store at `path` holding (rowid, article) pairs; return the count."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(SCHEMA)
+        rows = (
+            (
+                rowid,
+                a.id,
+                a.title,
+                a.body,
+                a.url,
+                a.lang,
+                a.published_at.isoformat() if a.published_at else None,
+                a.published_at.timestamp() if a.published_at else None,
+                a.section,
+                json.dumps(list(a.keywords), ensure_ascii=False),
+                a.source,
+                a.content_hash(),
+            )
+            for rowid, a in articles
+        )
+        with conn:
+            conn.executemany(_INSERT, rows)
+        (count,) = conn.execute("SELECT count(*) FROM articles").fetchone()
+        return int(count)
+    finally:
+        conn.close()
+
+
+class ArticleStore:
+    """Read-only access to a bundle's article store, one connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise BundleCorruptError(f"article store {path} is missing")
+        self._uri = f"file:{path}?mode=ro"
+        self._local = threading.local()
+        try:
+            (self._count,) = self._conn().execute("SELECT count(*) FROM articles").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise BundleCorruptError(f"cannot read the article store {path}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+            self._local.conn = conn
+        return conn
+
+    def __len__(self) -> int:
+        return int(self._count)
+
+    def get(self, article_id: str) -> StoredArticle | None:
+        """The article with the publisher's id `article_id`, or None."""
+        row = self._conn().execute(f"SELECT {_COLUMNS} FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return _row_to_article(row) if row else None
+
+    def rowids_for(self, article_ids: Sequence[str]) -> list[int]:
+        """FAISS ids of the given publisher ids (unknown ids are left out)."""
+        if not article_ids:
+            return []
+        marks = ",".join("?" * len(article_ids))
+        rows = self._conn().execute(f"SELECT rowid FROM articles WHERE id IN ({marks})", list(article_ids))
+        return [int(r[0]) for r in rows]
+
+    def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
+        """Articles by FAISS id."""
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        # int(): numpy integers would otherwise bind as BLOBs and match nothing.
+        params = [int(r) for r in rowids]
+        rows = self._conn().execute(f"SELECT {_COLUMNS} FROM articles WHERE rowid IN ({marks})", params)
+        return {int(r[0]): _row_to_article(r) for r in rows}
+
+    def eligible(self, filters: Filters) -> np.ndarray:
+        """FAISS ids of the articles that pass `filters`."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if filters.langs:
+            clauses.append(f"lang IN ({','.join('?' * len(filters.langs))})")
+            params.extend(filters.langs)
+        if filters.sections:
+            clauses.append(f"section IN ({','.join('?' * len(filters.sections))})")
+            params.extend(filters.sections)
+        if filters.since:
+            clauses.append("published_ts >= ?")
+            params.append(filters.since.timestamp())
+        if filters.until:
+            clauses.append("published_ts <= ?")
+            params.append(filters.until.timestamp())
+        where = " AND ".join(clauses) or "1"
+        rows = self._conn().execute(f"SELECT rowid FROM articles WHERE {where}", params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def stats(self) -> dict[str, object]:
+        """Counts by language and section, and the date range."""
+        conn = self._conn()
+        by_lang = dict(
+            conn.execute("SELECT coalesce(lang, ''), count(*) FROM articles GROUP BY 1").fetchall()
+        )
+        by_section = dict(
+            conn.execute("SELECT coalesce(section, ''), count(*) FROM articles GROUP BY 1").fetchall()
+        )
+        first, last = conn.execute("SELECT min(published_ts), max(published_ts) FROM articles").fetchone()
+        dates = {
+            name: datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+            for name, ts in (("first_published", first), ("last_published", last))
+        }
+        return {"articles": len(self), "by_lang": by_lang, "by_section": by_section, **dates}
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

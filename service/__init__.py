@@ -1,0 +1,1 @@
+"""related-articles HTTP service (FastAPI)."""

@@ -1,0 +1,42 @@
+"""The `related-articles` command: the batch commands plus `serve`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from embeddings.cli import add_common, configure_logging, make_parser, run, settings_from
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """`related-articles serve`."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = settings_from(args, "host", "port")
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser, sub = make_parser()
+    serve = sub.add_parser("serve", help="serve the published bundle over HTTP")
+    add_common(serve)
+    serve.add_argument("--host", help="listen address (RELATED_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (RELATED_PORT)")
+    serve.set_defaults(handler=run_serve)
+    return run(parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Thin `def` routes (FAISS, SQLite and torch block: the threadpool runs them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from embeddings.articles import MAX_ID_LENGTH
+from embeddings.errors import ArticleNotFoundError
+from embeddings.related import RelatedQuery
+from embeddings.text import article_text
+from service.deps import (
+    EncoderDep,
+    ExcludeDep,
+    FiltersDep,
+    KDep,
+    LiveDep,
+    LoadedDep,
+    SettingsDep,
+    make_filters,
+    split_values,
+)
+from service.schemas import (
+    ArticleOut,
+    ArticleRef,
+    ErrorResponse,
+    Health,
+    IndexInfo,
+    PreviewRequest,
+    Readiness,
+    RelatedItem,
+    RelatedResponse,
+)
+
+router = APIRouter()
+ArticleId = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="The publisher's article id.")
+]
+_errors: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Unknown article id."},
+    422: {"model": ErrorResponse, "description": "Invalid parameters."},
+    503: {"model": ErrorResponse, "description": "No bundle loaded yet."},
+}
+
+
+@router.get("/v1/articles/{article_id}/related", response_model=RelatedResponse, responses=_errors)
+def related_for_article(
+    article_id: ArticleId,
+    loaded: LoadedDep,
+    settings: SettingsDep,
+    filters: FiltersDep,
+    k: KDep = None,
+    exclude: ExcludeDep = None,
+) -> RelatedResponse:
+    """Articles related to an indexed article, best first; never the article itself or a copy of it."""
+    query = RelatedQuery(k=k or settings.default_k, filters=filters, exclude=split_values(exclude))
+    article, hits = loaded.finder.for_article(article_id, query)
+    return RelatedResponse(
+        article=ArticleRef(id=article.id, title=article.title, url=article.url),
+        related=[RelatedItem.from_hit(h) for h in hits],
+        bundle=loaded.finder.bundle.version,
+    )
+
+
+@router.post("/v1/related", response_model=RelatedResponse, responses=_errors)
+def related_for_text(
+    request: PreviewRequest, loaded: LoadedDep, settings: SettingsDep, encoder: EncoderDep
+) -> RelatedResponse:
+    """Articles related to an article that is not indexed yet (e.g. a CMS preview)."""
+    filters = make_filters(request.lang, request.section, request.since, request.until)
+    exclude = (*request.exclude, request.id) if request.id else tuple(request.exclude)
+    query = RelatedQuery(k=request.k or settings.default_k, filters=filters, exclude=exclude)
+    from embeddings.articles import Article
+
+    digest = Article(id=request.id or "preview", title=request.title, body=request.body).content_hash()
+    vector = encoder.encode([article_text(request.title, request.body)])[0]
+    hits = loaded.finder.for_vector(vector, query, title=request.title, content_hash=digest)
+    return RelatedResponse(
+        article=None, related=[RelatedItem.from_hit(h) for h in hits], bundle=loaded.finder.bundle.version
+    )
+
+
+@router.get("/v1/articles/{article_id}", response_model=ArticleOut, responses=_errors)
+def get_article(article_id: ArticleId, loaded: LoadedDep) -> ArticleOut:
+    """One stored article."""
+    article = loaded.finder.bundle.store.get(article_id)
+    if article is None:
+        raise ArticleNotFoundError(article_id)
+    return ArticleOut.from_stored(article)
+
+
+@router.get("/v1/index", response_model=IndexInfo, responses=_errors)
+def index_info(loaded: LoadedDep) -> IndexInfo:
+    """The loaded bundle: its manifest and counts."""
+    bundle = loaded.finder.bundle
+    return IndexInfo(
+        version=bundle.version,
+        path=str(bundle.path),
+        loaded_at=loaded.loaded_at,
+        manifest=bundle.manifest,
+        stats=bundle.store.stats(),
+    )
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: _errors[503]})
+def readyz(live: LiveDep) -> Readiness:
+    """Ready once a bundle is loaded (503 until then, with the reason)."""
+    bundle = live.get().finder.bundle
+    return Readiness(
+        status="ready", bundle=bundle.version, articles=len(bundle.store), last_error=live.last_error
+    )

@@ -1,0 +1,140 @@
+"""Pydantic request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from embeddings.articles import MAX_ID_LENGTH
+from embeddings.related import Hit
+from embeddings.store import StoredArticle
+
+
+class ArticleRef(BaseModel):
+    """The article a list was made for."""
+
+    id: str
+    title: str
+    url: str | None
+
+
+class RelatedItem(BaseModel):
+    """One related article."""
+
+    id: str
+    title: str
+    url: str | None
+    published_at: datetime | None
+    lang: str | None
+    section: str | None
+    score: float = Field(description="Cosine similarity to the query article, higher is closer.")
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> RelatedItem:
+        """Build from a search hit."""
+        a = hit.article
+        return cls(
+            id=a.id,
+            title=a.title,
+            url=a.url,
+            published_at=a.published_at,
+            lang=a.lang,
+            section=a.section,
+            score=round(hit.score, 6),
+        )
+
+
+class RelatedResponse(BaseModel):
+    """A related list."""
+
+    article: ArticleRef | None = Field(description="The query article (null for a preview).")
+    related: list[RelatedItem]
+    bundle: str = Field(description="Version of the bundle that answered.")
+
+
+class ArticleOut(BaseModel):
+    """A stored article."""
+
+    id: str
+    title: str
+    body: str
+    url: str | None
+    lang: str | None
+    published_at: datetime | None
+    section: str | None
+    keywords: list[str]
+    source: str | None
+
+    @classmethod
+    def from_stored(cls, a: StoredArticle) -> ArticleOut:
+        """Build from a stored article."""
+        return cls(
+            id=a.id,
+            title=a.title,
+            body=a.body,
+            url=a.url,
+            lang=a.lang,
+            published_at=a.published_at,
+            section=a.section,
+            keywords=list(a.keywords),
+            source=a.source,
+        )
+
+
+class PreviewRequest(BaseModel):
+    """An article not indexed yet (a CMS preview) and the list options."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=2000)
+    body: str = Field("", max_length=200_000)
+    id: str | None = Field(
+        None, max_length=MAX_ID_LENGTH, description="Its id, if it has one, to keep it out."
+    )
+    k: int | None = Field(None, ge=1, le=50)
+    lang: list[str] | None = Field(None, description="Only these languages (ISO 639-1).")
+    section: list[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    exclude: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class ErrorBody(BaseModel):
+    """The one error shape."""
+
+    code: str
+    message: str
+    details: list[Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error response."""
+
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: str
+
+
+class Readiness(BaseModel):
+    """Readiness: a bundle is loaded."""
+
+    status: str
+    bundle: str | None
+    articles: int | None
+    last_error: str | None
+
+
+class IndexInfo(BaseModel):
+    """The loaded bundle's manifest and counts."""
+
+    version: str
+    path: str
+    loaded_at: datetime
+    manifest: dict[str, Any]
+    stats: dict[str, Any]
