@@ -1,0 +1,145 @@
+"""Latency of the related endpoint on a published bundle: in-process and over HTTP from a second process.
+
+    python benchmarks/related_latency.py --bundles var/bundles [--requests 2000] [--json out.json]
+
+Prints median, 99th percentile and mean in milliseconds, and requests per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embeddings import bundle as bundles_mod
+from embeddings.related import RelatedFinder, RelatedQuery
+from embeddings.settings import Settings
+
+
+def summarize(samples_ms: list[float], seconds: float) -> dict[str, float]:
+    """Median, p99, mean (ms) and throughput of a run."""
+    arr = np.asarray(samples_ms)
+    return {
+        "requests": float(len(arr)),
+        "p50_ms": round(float(np.percentile(arr, 50)), 3),
+        "p99_ms": round(float(np.percentile(arr, 99)), 3),
+        "mean_ms": round(float(arr.mean()), 3),
+        "requests_per_s": round(len(arr) / seconds, 1),
+    }
+
+
+def pick_ids(bundle: bundles_mod.Bundle, n: int, seed: int) -> list[str]:
+    """`n` article ids drawn at random (with replacement) from the bundle."""
+    rng = np.random.default_rng(seed)
+    rowids = rng.choice(bundle.index.ids(), size=n)
+    by_rowid = bundle.store.get_many([int(r) for r in set(rowids.tolist())])
+    return [by_rowid[int(r)].id for r in rowids]
+
+
+def in_process(bundle: bundles_mod.Bundle, ids: list[str], k: int, threshold: float) -> dict[str, float]:
+    """Time RelatedFinder.for_article directly (what a route does, minus HTTP)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    finder = RelatedFinder(bundle, threshold)
+    for ident in ids[:50]:
+        finder.for_article(ident, RelatedQuery(k=k))
+    samples = []
+    started = time.perf_counter()
+    for ident in ids:
+        t0 = time.perf_counter()
+        finder.for_article(ident, RelatedQuery(k=k))
+        samples.append((time.perf_counter() - t0) * 1000)
+    return summarize(samples, time.perf_counter() - started)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def over_http(bundles: Path, ids: list[str], k: int, timeout: float = 120.0) -> dict[str, float]:
+    """Start `related-articles serve` in a child process and time sequential keep-alive requests."""
+    import httpx
+
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--bundles",
+        str(bundles),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    server = subprocess.Popen(cmd, env=os.environ.copy())  # noqa: S603 - our own command line
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10.0) as client:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not become ready")
+                time.sleep(0.2)
+            for ident in ids[:50]:
+                client.get(f"/v1/articles/{ident}/related", params={"k": k})
+            samples, errors = [], 0
+            started = time.perf_counter()
+            for ident in ids:
+                t0 = time.perf_counter()
+                response = client.get(f"/v1/articles/{ident}/related", params={"k": k})
+                samples.append((time.perf_counter() - t0) * 1000)
+                errors += response.status_code != 200
+            result = summarize(samples, time.perf_counter() - started)
+            result["errors"] = float(errors)
+            return result
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    """Run both measurements and print them."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bundles", type=Path, required=True)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-http", action="store_true", help="in-process only")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    bundle = bundles_mod.load_current(args.bundles)
+    ids = pick_ids(bundle, args.requests, args.seed)
+    threshold = Settings().duplicate_threshold
+    results: dict[str, Any] = {"bundle": bundle.version, "articles": len(bundle.store), "k": args.k}
+    results["in_process"] = in_process(bundle, ids, args.k, threshold)
+    print(f"in-process  {json.dumps(results['in_process'])}")
+    if not args.no_http:
+        results["http"] = over_http(args.bundles, ids, args.k)
+        print(f"over HTTP   {json.dumps(results['http'])}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

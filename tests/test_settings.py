@@ -1,0 +1,42 @@
+"""Settings: environment prefix, validation, and documentation of every field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from embeddings.settings import Settings, load_settings
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_environment_prefix_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RELATED_PORT", "9123")
+    monkeypatch.setenv("RELATED_BUNDLES", str(tmp_path))
+    monkeypatch.setenv("RELATED_SKIP_INVALID", "true")
+    settings = load_settings(port=None, host="0.0.0.0")
+    assert (settings.port, settings.bundles, settings.skip_invalid, settings.host) == (
+        9123,
+        tmp_path,
+        True,
+        "0.0.0.0",
+    )
+    assert settings.resolved_embedding_cache() == tmp_path / "embedding-cache.sqlite"
+
+
+def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELATED_PORT", "not-a-port")
+    with pytest.raises(ValidationError, match="port"):
+        Settings()
+    with pytest.raises(ValidationError, match="log level"):
+        Settings(port=1, log_level="loud")
+    with pytest.raises(ValidationError):
+        Settings(port=1, colour="red")  # type: ignore[call-arg]
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    text = README.read_text(encoding="utf-8")
+    missing = [name for name in Settings.model_fields if f"RELATED_{name.upper()}" not in text]
+    assert missing == []
