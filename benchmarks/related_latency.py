@@ -84,7 +84,7 @@ def over_http(bundles: Path, ids: list[str], k: int, timeout: float = 120.0) -> 
         "--log-level",
         "warning",
     ]
-    server = subprocess.Popen(cmd, env=os.environ.copy())  # noqa: S603 - our own command line
+    server = subprocess.Popen(cmd, env=os.environ.copy())
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=10.0) as client:
