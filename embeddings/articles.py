@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import json
 import re
@@ -17,6 +16,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from embeddings.errors import InputError, RowError
+from embeddings.text import content_hash
 
 MAX_ID_LENGTH = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -89,7 +89,7 @@ class Article(BaseModel):
 
     def content_hash(self) -> str:
         """SHA-256 of what is embedded (title and body), the embedding cache's key."""
-        return hashlib.sha256(f"{self.title}\n{self.body or ''}".encode()).hexdigest()
+        return content_hash(self.title, self.body)
 
 
 @dataclass

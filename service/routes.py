@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from embeddings.articles import MAX_ID_LENGTH
 from embeddings.errors import ArticleNotFoundError
 from embeddings.related import RelatedQuery
-from embeddings.text import article_text
+from embeddings.text import article_text, content_hash
 from service.deps import (
     EncoderDep,
     ExcludeDep,
@@ -71,10 +71,8 @@ def related_for_text(
     filters = make_filters(request.lang, request.section, request.since, request.until)
     exclude = (*request.exclude, request.id) if request.id else tuple(request.exclude)
     query = RelatedQuery(k=request.k or settings.default_k, filters=filters, exclude=exclude)
-    from embeddings.articles import Article
-
-    digest = Article(id=request.id or "preview", title=request.title, body=request.body).content_hash()
     vector = encoder.encode([article_text(request.title, request.body)])[0]
+    digest = content_hash(request.title, request.body)
     hits = loaded.finder.for_vector(vector, query, title=request.title, content_hash=digest)
     return RelatedResponse(
         article=None, related=[RelatedItem.from_hit(h) for h in hits], bundle=loaded.finder.bundle.version

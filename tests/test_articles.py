@@ -10,7 +10,7 @@ import pytest
 
 from embeddings.articles import Article, parse_field_map, read_articles
 from embeddings.errors import InputError
-from tests.conftest import write_jsonl
+from tests.conftest import SHARED_DATA, needs_shared, write_jsonl
 
 GOOD = {
     "id": "a1",
@@ -124,3 +124,16 @@ def test_content_hash_follows_title_and_body() -> None:
     a = Article(id="1", title="T", body="B")
     assert a.content_hash() == Article(id="2", title="T", body="B", lang="en").content_hash()
     assert a.content_hash() != Article(id="1", title="T", body="B2").content_hash()
+
+
+@needs_shared
+def test_reads_the_saudinewsnet_archive_with_a_field_map() -> None:
+    path = SHARED_DATA / "saudinewsnet" / "saudinewsnet_2015-08-01_to_08-11.jsonl.gz"
+    result = read_articles(
+        path, parse_field_map("body=content,published_at=date_extracted,section=section_from_url")
+    )
+    assert result.rows_read == 15_624
+    assert len(result.articles) == 15_623
+    (error,) = result.errors  # one row of the archive has an empty title
+    assert error.message.startswith("title")
+    assert all(a.lang == "ar" and a.published_at is not None for a in result.articles)
