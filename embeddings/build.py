@@ -41,8 +41,8 @@ class BuildReport:
     read: int
     indexed: int
     rejected: int
-    embedded: int
-    reused: int
+    embedded: int  # distinct texts embedded by this build
+    reused: int  # articles whose vector was already in the cache
     seconds: float
     rejects_file: str | None
 
@@ -51,7 +51,7 @@ class BuildReport:
         extra = f", rejects in {self.rejects_file}" if self.rejects_file else ""
         return (
             f"read {self.read}, indexed {self.indexed}, rejected {self.rejected}{extra}; "
-            f"embedded {self.embedded}, reused {self.reused} from the cache; "
+            f"embedded {self.embedded} texts, {self.reused} articles from the cache; "
             f"bundle {self.version} published in {self.seconds:.1f}s"
         )
 
@@ -75,10 +75,11 @@ def _write_rejects(path: Path, result: ReadResult) -> None:
 
 def embed_articles(
     articles: list[Article], encoder: Encoder, cache: EmbeddingCache, batch_size: int, progress: bool
-) -> tuple[np.ndarray, int]:
-    """Vectors for `articles` in order, embedding only those not cached; returns (vectors, newly embedded)."""
+) -> tuple[np.ndarray, int, int]:
+    """Vectors for `articles` in order, embedding uncached texts only: (vectors, embedded, cache hits)."""
     hashes = [a.content_hash() for a in articles]
     cached = cache.get_many(hashes)
+    hits = sum(h in cached for h in hashes)
     todo = [i for i, h in enumerate(hashes) if h not in cached]
     todo = list({hashes[i]: i for i in todo}.values())  # identical texts are embedded once
     bar = tqdm(
@@ -104,7 +105,7 @@ def embed_articles(
         bar.close()
     dim = encoder.spec.dimension
     out = np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, dim), dtype=np.float32)
-    return out.astype(np.float32, copy=False), len(todo)
+    return out.astype(np.float32, copy=False), len(todo), hits
 
 
 def build_bundle(
@@ -142,7 +143,9 @@ def build_bundle(
         encoder = encoder_factory()
         cache = EmbeddingCache(settings.resolved_embedding_cache(), encoder.spec)
         try:
-            vectors, embedded = embed_articles(result.articles, encoder, cache, settings.batch_size, progress)
+            vectors, embedded, reused = embed_articles(
+                result.articles, encoder, cache, settings.batch_size, progress
+            )
         finally:
             cache.close()
 
@@ -163,7 +166,7 @@ def build_bundle(
                     "read": result.rows_read,
                     "rejected": len(result.errors),
                     "embedded": embedded,
-                    "reused": len(result.articles) - embedded,
+                    "reused": reused,
                 },
                 "input": {"name": input_path.name, "sha256": bundles_mod.file_sha256(input_path)},
                 "build_seconds": round(time.monotonic() - started, 3),
@@ -189,7 +192,7 @@ def build_bundle(
         indexed=count,
         rejected=len(result.errors),
         embedded=embedded,
-        reused=len(result.articles) - embedded,
+        reused=reused,
         seconds=round(time.monotonic() - started, 3),
         rejects_file=str(rejects_file) if rejects_file else None,
     )

@@ -100,6 +100,12 @@ def test_rebuild_embeds_only_new_or_changed(tmp_path: Path, make_settings: Calla
     assert (second.embedded, second.reused, second.indexed) == (2, 19, 21)
 
 
+def test_identical_texts_are_embedded_once(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
+    rows = [{"id": "a", "title": "same", "body": "text"}, {"id": "b", "title": "same", "body": "text"}]
+    report = build_with(make_settings(), write_jsonl(tmp_path / "a.jsonl", rows), HashingEncoder())
+    assert (report.embedded, report.reused, report.indexed) == (1, 0, 2)
+
+
 def test_cli_build_reports_errors_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "1", "title": "ok"}, {"id": "2"}])
     code = main(["build", "--input", str(bad), "--bundles", str(tmp_path / "b"), "--no-progress"])
