@@ -21,6 +21,7 @@ from embeddings.text import content_hash
 MAX_ID_LENGTH = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LANG = re.compile(r"^[a-z]{2}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 FIELDS = ("id", "title", "body", "url", "lang", "published_at", "section", "keywords", "source")
 
 
@@ -55,6 +56,18 @@ class Article(BaseModel):
         if not _LANG.match(code):
             raise ValueError(f"lang must be a two-letter ISO 639-1 code, got {value!r}")
         return code
+
+    @field_validator("published_at", mode="before")
+    @classmethod
+    def _iso_8601_only(cls, value: Any) -> Any:
+        # Pydantic would read a bare number ("2026", 1700000000) as seconds since 1970.
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+            raise ValueError(f"published_at must be an ISO 8601 date, got {value!r}")
+        return value.strip()
 
     @field_validator("published_at")
     @classmethod
@@ -104,8 +117,9 @@ class ReadResult:
 
 def _open_text(path: Path) -> TextIO:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    # utf-8-sig: spreadsheet programs start their CSV files with a byte-order mark.
+    return path.open(encoding="utf-8-sig", newline="")
 
 
 def detect_format(path: Path) -> str:
@@ -118,34 +132,52 @@ def detect_format(path: Path) -> str:
     raise InputError(f"{path}: unknown input format (expected .jsonl, .ndjson or .csv, optionally .gz)")
 
 
-def _jsonl_rows(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
+@dataclass(frozen=True)
+class BadRow:
+    """A row that could not even be parsed: its error and its raw text."""
+
+    message: str
+    raw: str
+
+
+RawRow = dict[str, Any] | BadRow
+
+
+def _jsonl_rows(handle: TextIO) -> Iterator[tuple[int, RawRow]]:
     for line_no, line in enumerate(handle, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield line_no, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            yield line_no, BadRow(f"not valid JSON ({exc.msg} at column {exc.colno})", line.rstrip("\r\n"))
             continue
-        yield line_no, row if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"
-
-
-def _csv_rows(handle: TextIO, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    reader = csv.DictReader(handle, delimiter=delimiter)
-    if reader.fieldnames is None:
-        return
-    start = reader.line_num + 1
-    for row in reader:
-        if None in row:
-            yield start, f"{len(row[None])} more cell(s) than the header has columns"
-        elif all(v in ("", None) for v in row.values()):
-            pass
+        if isinstance(row, dict):
+            yield line_no, row
         else:
-            yield start, dict(row)
-        start = reader.line_num + 1
+            yield line_no, BadRow(f"expected a JSON object, got {type(row).__name__}", line.rstrip("\r\n"))
 
 
-def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _csv_rows(handle: TextIO, delimiter: str) -> Iterator[tuple[int, RawRow]]:
+    # The plain reader returns blank lines as empty rows, so the line count stays exact.
+    reader = csv.reader(handle, delimiter=delimiter)
+    header: list[str] | None = None
+    start = 1
+    for cells in reader:
+        line, start = start, reader.line_num + 1
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if header is None:
+            header = [c.strip() for c in cells]
+            continue
+        if len(cells) > len(header):
+            message = f"{len(cells) - len(header)} more cell(s) than the header has columns"
+            yield line, BadRow(message, delimiter.join(cells))
+            continue
+        yield line, dict(zip(header, cells, strict=False))
+
+
+def iter_rows(path: Path) -> Iterator[tuple[int, RawRow]]:
     """Yield (line number, raw row) or (line number, error message) for every row of `path`."""
     fmt = detect_format(path)
     try:
@@ -188,7 +220,8 @@ def parse_field_map(spec: str | None) -> dict[str, str]:
 def _apply_field_map(row: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
     data = dict(row)
     for ours, theirs in field_map.items():
-        data[ours] = row.get(theirs)
+        if theirs in row:
+            data[ours] = row[theirs]
     return data
 
 
@@ -196,12 +229,15 @@ def read_articles(path: Path, field_map: Mapping[str, str] | None = None) -> Rea
     """Read and validate every row of `path`; bad rows and duplicate ids become RowErrors."""
     result = ReadResult()
     first_line: dict[str, int] = {}
+    unseen = set((field_map or {}).values())
     for line_no, row in iter_rows(path):
         result.rows_read += 1
-        if isinstance(row, str):
-            result.errors.append(RowError(line_no, row))
-            result.rejected_rows.append({"line": line_no, "error": row})
+        if isinstance(row, BadRow):
+            result.errors.append(RowError(line_no, row.message))
+            result.rejected_rows.append({"line": line_no, "error": row.message, "raw": row.raw})
             continue
+        if unseen:
+            unseen.difference_update(row.keys())
         try:
             article = Article.model_validate(_apply_field_map(row, field_map or {}))
         except (ValidationError, ValueError) as exc:
@@ -216,4 +252,6 @@ def read_articles(path: Path, field_map: Mapping[str, str] | None = None) -> Rea
             continue
         first_line[article.id] = line_no
         result.articles.append(article)
+    if unseen and result.rows_read:
+        raise InputError(f"{path}: --field-map names column(s) no row has: {', '.join(sorted(unseen))}")
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -68,6 +69,16 @@ def default_model_path(cache_dir: Path) -> Path:
     return target
 
 
+def folder_fingerprint(folder: Path) -> str:
+    """A short hash of a local model folder's files (names, sizes, and the text of its JSON configs)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}".encode())
+        if path.suffix == ".json" and path.stat().st_size < 1_000_000:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _prefix_for(model: str, configured: str | None) -> str:
     if configured is not None:
         return configured
@@ -108,7 +119,7 @@ def load_encoder(settings: Settings) -> SentenceTransformerEncoder:
     else:
         local = Path(settings.model).expanduser()
         path = str(local) if local.exists() else settings.model
-        name = local.resolve().name if local.exists() else settings.model
+        name = f"{local.resolve().name}@{folder_fingerprint(local)}" if local.exists() else settings.model
     # Quiet the "loading weights" bars and the tokenizer fork warnings of the libraries.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:

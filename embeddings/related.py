@@ -83,7 +83,7 @@ class RelatedFinder:
         return (
             score >= self.duplicate_threshold
             or hit.content_hash == origin.content_hash
-            or (origin.title_key is not None and title_key(hit.title) == origin.title_key)
+            or (bool(origin.title_key) and title_key(hit.title) == origin.title_key)
         )
 
     def _related(self, vector: np.ndarray, query: RelatedQuery, origin: _Origin) -> list[Hit]:
@@ -123,7 +123,7 @@ class RelatedFinder:
                 continue
             # Reprints of one another collapse into the first (best-scored) of them.
             key = title_key(article.title)
-            if article.content_hash in seen_hashes or key in seen_titles:
+            if article.content_hash in seen_hashes or (key and key in seen_titles):
                 continue
             vector = self.bundle.index.reconstruct(ident)
             if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= self.duplicate_threshold:

@@ -126,34 +126,33 @@ class ArticleStore:
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise BundleCorruptError(f"article store {path} is missing")
-        self._uri = f"file:{path}?mode=ro"
-        self._local = threading.local()
+        # One connection, opened now: it keeps the file readable even after a later build prunes
+        # this version's directory, so a service still on this bundle goes on answering.
+        self._lock = threading.Lock()
         try:
-            (self._count,) = self._conn().execute("SELECT count(*) FROM articles").fetchone()
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            (self._count,) = self._query("SELECT count(*) FROM articles")[0]
         except sqlite3.DatabaseError as exc:
             raise BundleCorruptError(f"cannot read the article store {path}: {exc}") from exc
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     def __len__(self) -> int:
         return int(self._count)
 
     def get(self, article_id: str) -> StoredArticle | None:
         """The article with the publisher's id `article_id`, or None."""
-        row = self._conn().execute(f"SELECT {_COLUMNS} FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return _row_to_article(row) if row else None
+        rows = self._query(f"SELECT {_COLUMNS} FROM articles WHERE id = ?", (article_id,))
+        return _row_to_article(rows[0]) if rows else None
 
     def rowids_for(self, article_ids: Sequence[str]) -> list[int]:
         """FAISS ids of the given publisher ids (unknown ids are left out)."""
         if not article_ids:
             return []
         marks = ",".join("?" * len(article_ids))
-        rows = self._conn().execute(f"SELECT rowid FROM articles WHERE id IN ({marks})", list(article_ids))
+        rows = self._query(f"SELECT rowid FROM articles WHERE id IN ({marks})", list(article_ids))
         return [int(r[0]) for r in rows]
 
     def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
@@ -163,7 +162,7 @@ class ArticleStore:
         marks = ",".join("?" * len(rowids))
         # int(): numpy integers would otherwise bind as BLOBs and match nothing.
         params = [int(r) for r in rowids]
-        rows = self._conn().execute(f"SELECT {_COLUMNS} FROM articles WHERE rowid IN ({marks})", params)
+        rows = self._query(f"SELECT {_COLUMNS} FROM articles WHERE rowid IN ({marks})", params)
         return {int(r[0]): _row_to_article(r) for r in rows}
 
     def eligible(self, filters: Filters) -> np.ndarray:
@@ -183,19 +182,14 @@ class ArticleStore:
             clauses.append("published_ts <= ?")
             params.append(filters.until.timestamp())
         where = " AND ".join(clauses) or "1"
-        rows = self._conn().execute(f"SELECT rowid FROM articles WHERE {where}", params).fetchall()
+        rows = self._query(f"SELECT rowid FROM articles WHERE {where}", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def stats(self) -> dict[str, object]:
         """Counts by language and section, and the date range."""
-        conn = self._conn()
-        by_lang = dict(
-            conn.execute("SELECT coalesce(lang, ''), count(*) FROM articles GROUP BY 1").fetchall()
-        )
-        by_section = dict(
-            conn.execute("SELECT coalesce(section, ''), count(*) FROM articles GROUP BY 1").fetchall()
-        )
-        first, last = conn.execute("SELECT min(published_ts), max(published_ts) FROM articles").fetchone()
+        by_lang = dict(self._query("SELECT coalesce(lang, ''), count(*) FROM articles GROUP BY 1"))
+        by_section = dict(self._query("SELECT coalesce(section, ''), count(*) FROM articles GROUP BY 1"))
+        first, last = self._query("SELECT min(published_ts), max(published_ts) FROM articles")[0]
         dates = {
             name: datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
             for name, ts in (("first_published", first), ("last_published", last))
@@ -203,8 +197,6 @@ class ArticleStore:
         return {"articles": len(self), "by_lang": by_lang, "by_section": by_section, **dates}
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close the connection."""
+        with self._lock:
+            self._db.close()

@@ -44,7 +44,7 @@ _errors: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/v1/articles/{article_id}/related", response_model=RelatedResponse, responses=_errors)
+@router.get("/v1/articles/{article_id:path}/related", response_model=RelatedResponse, responses=_errors)
 def related_for_article(
     article_id: ArticleId,
     loaded: LoadedDep,
@@ -79,7 +79,7 @@ def related_for_text(
     )
 
 
-@router.get("/v1/articles/{article_id}", response_model=ArticleOut, responses=_errors)
+@router.get("/v1/articles/{article_id:path}", response_model=ArticleOut, responses=_errors)
 def get_article(article_id: ArticleId, loaded: LoadedDep) -> ArticleOut:
     """One stored article."""
     article = loaded.finder.bundle.store.get(article_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from embeddings.articles import MAX_ID_LENGTH
 from embeddings.related import Hit
@@ -94,11 +94,16 @@ class PreviewRequest(BaseModel):
         None, max_length=MAX_ID_LENGTH, description="Its id, if it has one, to keep it out."
     )
     k: int | None = Field(None, ge=1, le=50)
-    lang: list[str] | None = Field(None, description="Only these languages (ISO 639-1).")
-    section: list[str] | None = None
+    lang: list[str] | None = Field(None, description="Only these languages (ISO 639-1): a list or 'ar,en'.")
+    section: list[str] | None = Field(None, description="Only these sections: a list or 'a,b'.")
     since: datetime | None = None
     until: datetime | None = None
     exclude: list[str] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("lang", "section", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class ErrorBody(BaseModel):

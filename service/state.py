@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from embeddings import bundle as bundles_mod
-from embeddings.errors import BundleError, NotReadyError
+from embeddings.errors import NotReadyError
 from embeddings.model import Encoder
 from embeddings.related import RelatedFinder
 
@@ -69,7 +69,7 @@ class LiveBundle:
                 return False
             try:
                 bundle = bundles_mod.load_bundle(target, self._encoder.spec)
-            except BundleError as exc:
+            except Exception as exc:  # damaged files fail in many ways (OSError, sqlite3, faiss)
                 self._refused = target
                 self.last_error = f"refused bundle {target.name}: {exc}"
                 log.error("%s", self.last_error)

@@ -137,3 +137,32 @@ def test_reads_the_saudinewsnet_archive_with_a_field_map() -> None:
     (error,) = result.errors  # one row of the archive has an empty title
     assert error.message.startswith("title")
     assert all(a.lang == "ar" and a.published_at is not None for a in result.articles)
+
+
+def test_csv_with_bom_and_blank_lines_keeps_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes("\ufeffid,title\n\nb1,First\n\n\nb2,\nb3,Third\n".encode())
+    result = read_articles(path)
+    assert [a.id for a in result.articles] == ["b1", "b3"]
+    assert [e.line for e in result.errors] == [6]
+
+
+def test_numbers_are_not_dates(tmp_path: Path) -> None:
+    rows = [
+        {"id": "1", "title": "t", "published_at": "2026"},
+        {"id": "2", "title": "t", "published_at": 1700000000},
+    ]
+    result = read_articles(write_jsonl(tmp_path / "a.jsonl", rows))
+    assert [e.line for e in result.errors] == [1, 2]
+    assert all("ISO 8601" in e.message for e in result.errors)
+
+
+def test_field_map_naming_a_missing_column_is_refused(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [{"id": "1", "title": "t", "body": "kept"}])
+    with pytest.raises(InputError, match="no row has: content"):
+        read_articles(path, parse_field_map("body=content"))
+
+
+def test_rejected_unparsable_rows_keep_their_text(tmp_path: Path) -> None:
+    result = read_articles(write_jsonl(tmp_path / "a.jsonl", ["{oops", "[1]"]))
+    assert [r["raw"] for r in result.rejected_rows] == ["{oops", "[1]"]

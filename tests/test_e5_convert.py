@@ -145,3 +145,14 @@ def test_rejects_a_truncated_model(tmp_path: Path) -> None:
     cut.write_bytes(packed.read_bytes()[:1_000_000])
     with pytest.raises(e5_convert.ConversionError, match=r"truncated|past the end"):
         e5_convert.read_packed(cut)
+
+
+def test_a_local_model_is_named_by_its_content(model_dir: Path, tmp_path: Path) -> None:
+    from embeddings.model import folder_fingerprint
+
+    first = folder_fingerprint(model_dir)
+    assert first == folder_fingerprint(model_dir)
+    copy = tmp_path / model_dir.name
+    copy.mkdir()
+    (copy / "config.json").write_text("{}", encoding="utf-8")
+    assert folder_fingerprint(copy) != first

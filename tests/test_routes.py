@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from embeddings import bundle as bundles_mod
@@ -218,3 +219,65 @@ def test_requests_in_flight_survive_a_swap(tmp_path: Path, make_settings: Callab
         for worker in workers:
             worker.join()
     assert statuses and set(statuses) == {200}
+
+
+def _fake_app_with(
+    tmp_path: Path, make_settings: Callable[..., Settings], rows: list[dict[str, Any]], **kw: Any
+) -> tuple[Settings, HashingEncoder, FastAPI]:
+    settings = make_settings(**kw)
+    encoder = HashingEncoder()
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", rows), encoder)
+    return settings, encoder, create_app(settings, encoder)
+
+
+def test_ids_with_slashes_and_unicode(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
+    rows = [
+        {"id": "2026/03/a", "title": "slash story one"},
+        {"id": "خبر-١", "title": "slash story two"},
+        {"id": "x", "title": "other"},
+    ]
+    _, _, app = _fake_app_with(tmp_path, make_settings, rows)
+    with TestClient(app) as client:
+        assert client.get("/v1/articles/2026/03/a").json()["id"] == "2026/03/a"
+        related = client.get("/v1/articles/2026%2F03%2Fa/related", params={"k": 2}).json()
+        assert related["article"]["id"] == "2026/03/a" and len(related["related"]) == 2
+        assert client.get("/v1/articles/خبر-١/related").json()["article"]["id"] == "خبر-١"
+
+
+def test_titles_without_words_are_not_copies_of_each_other(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    rows = [{"id": f"p{i}", "title": "!!!", "body": f"body {i}"} for i in range(6)]
+    _, _, app = _fake_app_with(tmp_path, make_settings, rows)
+    with TestClient(app) as client:
+        assert len(client.get("/v1/articles/p0/related", params={"k": 4}).json()["related"]) == 4
+        preview = client.post("/v1/related", json={"title": "!!!", "body": "body 9", "lang": "zz,yy"}).json()
+        assert preview["related"] == []
+
+
+def test_a_pruned_bundle_keeps_serving_and_refusals_are_reported(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    rows = [{"id": f"a{i}", "title": f"story {i % 3} headline {i}"} for i in range(10)]
+    settings, _, app = _fake_app_with(tmp_path, make_settings, rows, keep_bundles=1, reload_interval=0.05)
+    with TestClient(app) as client:
+        served = client.get("/readyz").json()["bundle"]
+        other = HashingEncoder(name="test/another-model")
+        for _ in range(2):  # built with another model: refused, and the served version is pruned
+            build_with(settings, write_jsonl(tmp_path / "b.jsonl", rows), other)
+        assert not (settings.bundles / "versions" / served).exists()
+        _wait_for(lambda: client.get("/readyz").json()["last_error"] is not None)
+        ready = client.get("/readyz").json()
+        assert ready["bundle"] == served and "test/another-model" in ready["last_error"]
+        for _ in range(20):
+            assert client.get("/v1/articles/a3/related").status_code == 200
+
+
+def test_unexpected_errors_keep_the_error_shape(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    rows = [{"id": f"a{i}", "title": f"headline {i}"} for i in range(5)]
+    _, _, app = _fake_app_with(tmp_path, make_settings, rows)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        app.state.live.get().finder.bundle.store.close()  # the store fails under the route
+        _assert_error(client.get("/v1/articles/a1"), 500, "internal_error")
