@@ -225,33 +225,51 @@ def _apply_field_map(row: Mapping[str, Any], field_map: Mapping[str, str]) -> di
     return data
 
 
-def read_articles(path: Path, field_map: Mapping[str, str] | None = None) -> ReadResult:
-    """Read and validate every row of `path`; bad rows and duplicate ids become RowErrors."""
-    result = ReadResult()
-    first_line: dict[str, int] = {}
-    unseen = set((field_map or {}).values())
-    for line_no, row in iter_rows(path):
-        result.rows_read += 1
-        if isinstance(row, BadRow):
-            result.errors.append(RowError(line_no, row.message))
-            result.rejected_rows.append({"line": line_no, "error": row.message, "raw": row.raw})
-            continue
-        if unseen:
-            unseen.difference_update(row.keys())
+def input_files(path: Path) -> list[Path]:
+    """`path` itself, or the JSONL/CSV files (optionally .gz) directly inside a directory, sorted."""
+    if not path.is_dir():
+        return [path]
+    found = []
+    for child in sorted(path.iterdir()):
         try:
-            article = Article.model_validate(_apply_field_map(row, field_map or {}))
-        except (ValidationError, ValueError) as exc:
-            message = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
-            result.errors.append(RowError(line_no, message))
-            result.rejected_rows.append({"line": line_no, "error": message, "row": row})
+            detect_format(child)
+        except InputError:
             continue
-        if article.id in first_line:
-            message = f"duplicate id {article.id!r} (first on line {first_line[article.id]})"
-            result.errors.append(RowError(line_no, message))
-            result.rejected_rows.append({"line": line_no, "error": message, "row": row})
-            continue
-        first_line[article.id] = line_no
-        result.articles.append(article)
+        found.append(child)
+    if not found:
+        raise InputError(f"{path}: no .jsonl, .ndjson or .csv files (optionally .gz) in this directory")
+    return found
+
+
+def read_articles(path: Path, field_map: Mapping[str, str] | None = None) -> ReadResult:
+    """Read and validate every row of `path` (a file or a directory of files); bad rows become RowErrors."""
+    result = ReadResult()
+    first_seen: dict[str, str] = {}
+    unseen = set((field_map or {}).values())
+    for file in input_files(path):
+        for line_no, row in iter_rows(file):
+            result.rows_read += 1
+            where = {"file": str(file), "line": line_no}
+            if isinstance(row, BadRow):
+                result.errors.append(RowError(line_no, row.message, str(file)))
+                result.rejected_rows.append({**where, "error": row.message, "raw": row.raw})
+                continue
+            if unseen:
+                unseen.difference_update(row.keys())
+            try:
+                article = Article.model_validate(_apply_field_map(row, field_map or {}))
+            except (ValidationError, ValueError) as exc:
+                message = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+                result.errors.append(RowError(line_no, message, str(file)))
+                result.rejected_rows.append({**where, "error": message, "row": row})
+                continue
+            if article.id in first_seen:
+                message = f"duplicate id {article.id!r} (first at {first_seen[article.id]})"
+                result.errors.append(RowError(line_no, message, str(file)))
+                result.rejected_rows.append({**where, "error": message, "row": row})
+                continue
+            first_seen[article.id] = f"{file.name}:line {line_no}"
+            result.articles.append(article)
     if unseen and result.rows_read:
         raise InputError(f"{path}: --field-map names column(s) no row has: {', '.join(sorted(unseen))}")
     return result

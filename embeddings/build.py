@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -18,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from embeddings import bundle as bundles_mod
-from embeddings.articles import Article, ReadResult, read_articles
+from embeddings.articles import Article, ReadResult, input_files, read_articles
 from embeddings.cache import EmbeddingCache
 from embeddings.errors import BuildError, InvalidArticlesError
 from embeddings.index import INDEX_TYPE, VectorIndex
@@ -64,6 +65,15 @@ def _library_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "unknown"
     return versions
+
+
+def _input_checksum(input_path: Path) -> dict[str, Any]:
+    files = input_files(input_path)
+    sums = {f.name: bundles_mod.file_sha256(f) for f in files}
+    combined = (
+        sums[files[0].name] if len(files) == 1 else hashlib.sha256(json.dumps(sums).encode()).hexdigest()
+    )
+    return {"name": input_path.name, "files": sums, "sha256": combined}
 
 
 def _write_rejects(path: Path, result: ReadResult) -> None:
@@ -168,7 +178,7 @@ def build_bundle(
                     "embedded": embedded,
                     "reused": reused,
                 },
-                "input": {"name": input_path.name, "sha256": bundles_mod.file_sha256(input_path)},
+                "input": _input_checksum(input_path),
                 "build_seconds": round(time.monotonic() - started, 3),
                 "libraries": _library_versions(),
             }

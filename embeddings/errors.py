@@ -38,9 +38,10 @@ class RowError:
 
     line: int
     message: str
+    file: str = ""
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        return f"{self.file}:line {self.line}: {self.message}"
 
 
 class InvalidArticlesError(InputError):
@@ -51,7 +52,7 @@ class InvalidArticlesError(InputError):
     def __init__(self, source: str, errors: list[RowError]) -> None:
         self.source = source
         self.errors = errors
-        shown = "\n".join(f"  {source}:{e}" for e in errors[:20])
+        shown = "\n".join(f"  {e}" for e in errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
         super().__init__(
             f"{len(errors)} invalid row(s) in {source} (use --skip-invalid to index the rest):\n{shown}{more}"

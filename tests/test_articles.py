@@ -55,7 +55,7 @@ def test_each_bad_row_is_reported_with_its_line(tmp_path: Path) -> None:
     assert by_line[5].startswith("title")
     assert "ISO 639-1" in by_line[6]
     assert by_line[7].startswith("published_at")
-    assert "duplicate id 'a1' (first on line 1)" in by_line[8]
+    assert "duplicate id 'a1' (first at a.jsonl:line 1)" in by_line[8]
     assert "control characters" in by_line[9]
     assert by_line[10].startswith("id")
     assert result.rows_read == 10
@@ -166,3 +166,25 @@ def test_field_map_naming_a_missing_column_is_refused(tmp_path: Path) -> None:
 def test_rejected_unparsable_rows_keep_their_text(tmp_path: Path) -> None:
     result = read_articles(write_jsonl(tmp_path / "a.jsonl", ["{oops", "[1]"]))
     assert [r["raw"] for r in result.rejected_rows] == ["{oops", "[1]"]
+
+
+def test_a_directory_of_files_is_one_input(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    write_jsonl(archive / "2026-03.jsonl", [GOOD])
+    (archive / "2026-04.csv").write_text("id,title\nb1,Second\na1,Duplicate\n", encoding="utf-8")
+    (archive / "SOURCE.md").write_text("not data", encoding="utf-8")
+    result = read_articles(archive)
+    assert [a.id for a in result.articles] == ["a1", "b1"]
+    (error,) = result.errors
+    assert (
+        str(error) == f"{archive / '2026-04.csv'}:line 3: duplicate id 'a1' (first at 2026-03.jsonl:line 1)"
+    )
+    with pytest.raises(InputError, match=r"no \.jsonl"):
+        read_articles(_empty_dir(tmp_path))
+
+
+def _empty_dir(tmp_path: Path) -> Path:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return empty
