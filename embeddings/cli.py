@@ -47,7 +47,9 @@ def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = sub.add_parser("build", help="build a bundle from an archive and publish it")
     add_common(build)
     build.add_argument(
-        "--input", type=Path, help="JSONL or CSV file (.gz allowed), or a directory of them; default: the sample corpus"
+        "--input",
+        type=Path,
+        help="JSONL or CSV file (.gz allowed), or a directory of them; default: the sample corpus",
     )
     build.add_argument("--field-map", help="map columns onto fields, e.g. body=content,published_at=date")
     build.add_argument(
