@@ -69,12 +69,6 @@ class VectorIndex:
         """The stored vector of `ident`."""
         return np.asarray(self._index.reconstruct(int(ident)), dtype=np.float32)
 
-    def reconstruct_many(self, idents: np.ndarray) -> np.ndarray:
-        """The stored vectors of `idents`, one row each."""
-        if len(idents) == 0:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([self.reconstruct(int(i)) for i in idents])
-
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -58,8 +58,6 @@ def make_filters(
     lang: list[str] | None, section: list[str] | None, since: datetime | None, until: datetime | None
 ) -> Filters:
     """Filters from request options, with naive dates taken as UTC."""
-    from datetime import UTC
-
     since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
     until = until.replace(tzinfo=UTC) if until and until.tzinfo is None else until
     if since and until and since > until:
