@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
+import json
 import logging
 import sys
 from pathlib import Path
@@ -65,6 +66,34 @@ def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build.set_defaults(handler=run_build)
 
 
+def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `evaluate pairs`."""
+    evaluate = sub.add_parser("evaluate", help="measure relatedness quality against human judgements")
+    modes = evaluate.add_subparsers(dest="mode", required=True)
+    pairs = modes.add_parser("pairs", help="Pearson and Spearman against SemEval-2022 Task 8 scored pairs")
+    add_common(pairs)
+    pairs.add_argument("--input", type=Path, required=True, help="JSONL of scored pairs")
+    pairs.add_argument("--json", type=Path, help="also write the figures here")
+    pairs.set_defaults(handler=run_evaluate_pairs)
+
+
+def run_evaluate_pairs(args: argparse.Namespace) -> int:
+    """`related-articles evaluate pairs`."""
+    from embeddings.evaluate import evaluate_pairs, read_pairs
+
+    settings = settings_from(args)
+    configure_logging(settings.log_level)
+    pairs = read_pairs(args.input)
+    result = evaluate_pairs(pairs, load_encoder(settings), settings.batch_size)
+    for name, fig in [("all", result), *result["by_lang"].items()]:
+        print(
+            f"{name:6s} pairs {fig['pairs']:5d}  pearson {fig['pearson']:.4f}  spearman {fig['spearman']:.4f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def settings_from(args: argparse.Namespace, *names: str) -> Settings:
     """Settings from the environment, overridden by the command-line options given."""
     keys = ("bundles", "model", "cache_dir", "log_level", *names)
@@ -94,6 +123,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[a
     parser = argparse.ArgumentParser(prog="related-articles", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_build(sub)
+    add_evaluate(sub)
     return parser, sub
 
 
