@@ -33,17 +33,9 @@ class RelatedItem(BaseModel):
 
     @classmethod
     def from_hit(cls, hit: Hit) -> RelatedItem:
-        """Build from a search hit."""
-        a = hit.article
-        return cls(
-            id=a.id,
-            title=a.title,
-            url=a.url,
-            published_at=a.published_at,
-            lang=a.lang,
-            section=a.section,
-            score=round(hit.score, 6),
-        )
+        """Build from a search hit (article fields are read by name)."""
+        fields = {name: getattr(hit.article, name) for name in cls.model_fields if name != "score"}
+        return cls(**fields, score=round(hit.score, 6))
 
 
 class RelatedResponse(BaseModel):
@@ -67,20 +59,12 @@ class ArticleOut(BaseModel):
     keywords: list[str]
     source: str | None
 
+    model_config = ConfigDict(from_attributes=True)
+
     @classmethod
     def from_stored(cls, a: StoredArticle) -> ArticleOut:
-        """Build from a stored article."""
-        return cls(
-            id=a.id,
-            title=a.title,
-            body=a.body,
-            url=a.url,
-            lang=a.lang,
-            published_at=a.published_at,
-            section=a.section,
-            keywords=list(a.keywords),
-            source=a.source,
-        )
+        """Build from a stored article (fields are read by name)."""
+        return cls.model_validate(a)
 
 
 class PreviewRequest(BaseModel):
