@@ -2,7 +2,10 @@
 
     python benchmarks/related_latency.py --bundles var/bundles [--requests 2000] [--json out.json]
 
-Prints median, 99th percentile and mean in milliseconds, and requests per second.
+Two rankers are timed: the baseline (plain cosine, no list policy) and the service as configured
+(the scorer and the default policies). In-process, their requests alternate, so that a noisy machine
+weighs on both alike; over HTTP each runs in its own server, one after the other. Prints median,
+99th percentile and mean in milliseconds, requests per second, and what the scorer adds.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from embeddings import bundle as bundles_mod
+from embeddings.policy import ListPolicy
 from embeddings.related import RelatedFinder, RelatedQuery
+from embeddings.scorer import load_scorer
 from embeddings.settings import Settings
 
 
@@ -44,21 +49,46 @@ def pick_ids(bundle: bundles_mod.Bundle, n: int, seed: int) -> list[str]:
     return [by_rowid[int(r)].id for r in rowids]
 
 
-def in_process(bundle: bundles_mod.Bundle, ids: list[str], k: int, threshold: float) -> dict[str, float]:
-    """Time RelatedFinder.for_article directly (what a route does, minus HTTP)."""
+BASELINE_ENV = {
+    "RELATED_SCORER": "cosine",
+    "RELATED_REPRINT_OVERLAP": "1",
+    "RELATED_DIVERSITY": "0",
+    "RELATED_LANG_POLICY": "any",
+    "RELATED_FRESHNESS_WEIGHT": "0",
+}
+
+
+def in_process(bundle: bundles_mod.Bundle, ids: list[str], k: int, settings: Settings) -> dict[str, Any]:
+    """Time RelatedFinder.for_article directly (what a route does, minus HTTP), both rankers alternating."""
     import faiss
 
     faiss.omp_set_num_threads(1)
-    finder = RelatedFinder(bundle, threshold)
+    rankers = {
+        "baseline": (
+            RelatedFinder.from_settings(bundle, load_scorer("cosine"), settings, word_reprints=False),
+            ListPolicy.off(),
+        ),
+        "service": (
+            RelatedFinder.from_settings(bundle, load_scorer(settings.scorer), settings),
+            ListPolicy.from_settings(settings),
+        ),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in rankers}
+    spent = dict.fromkeys(rankers, 0.0)
     for ident in ids[:50]:
-        finder.for_article(ident, RelatedQuery(k=k))
-    samples = []
-    started = time.perf_counter()
+        for finder, policy in rankers.values():
+            finder.for_article(ident, RelatedQuery(k=k, policy=policy))
     for ident in ids:
-        t0 = time.perf_counter()
-        finder.for_article(ident, RelatedQuery(k=k))
-        samples.append((time.perf_counter() - t0) * 1000)
-    return summarize(samples, time.perf_counter() - started)
+        for name, (finder, policy) in rankers.items():
+            t0 = time.perf_counter()
+            finder.for_article(ident, RelatedQuery(k=k, policy=policy))
+            elapsed = time.perf_counter() - t0
+            samples[name].append(elapsed * 1000)
+            spent[name] += elapsed
+    out: dict[str, Any] = {name: summarize(samples[name], spent[name]) for name in rankers}
+    out["added_p50_ms"] = round(out["service"]["p50_ms"] - out["baseline"]["p50_ms"], 3)
+    out["added_p99_ms"] = round(out["service"]["p99_ms"] - out["baseline"]["p99_ms"], 3)
+    return out
 
 
 def _free_port() -> int:
@@ -67,7 +97,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def over_http(bundles: Path, ids: list[str], k: int, timeout: float = 120.0) -> dict[str, float]:
+def over_http(
+    bundles: Path, ids: list[str], k: int, env: dict[str, str], timeout: float = 120.0
+) -> dict[str, float]:
     """Start `related-articles serve` in a child process and time sequential keep-alive requests."""
     import httpx
 
@@ -84,7 +116,7 @@ def over_http(bundles: Path, ids: list[str], k: int, timeout: float = 120.0) -> 
         "--log-level",
         "warning",
     ]
-    server = subprocess.Popen(cmd, env=os.environ.copy())
+    server = subprocess.Popen(cmd, env={**os.environ, **env})
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=10.0) as client:
@@ -130,13 +162,22 @@ def main() -> None:
 
     bundle = bundles_mod.load_current(args.bundles)
     ids = pick_ids(bundle, args.requests, args.seed)
-    threshold = Settings().duplicate_threshold
+    settings = Settings(bundles=args.bundles)
     results: dict[str, Any] = {"bundle": bundle.version, "articles": len(bundle.store), "k": args.k}
-    results["in_process"] = in_process(bundle, ids, args.k, threshold)
-    print(f"in-process  {json.dumps(results['in_process'])}")
+    results["in_process"] = in_process(bundle, ids, args.k, settings)
+    for name in ("baseline", "service"):
+        print(f"in-process {name:8s} {json.dumps(results['in_process'][name])}")
+    print(
+        f"in-process: the scorer and policies add {results['in_process']['added_p50_ms']} ms at p50, "
+        f"{results['in_process']['added_p99_ms']} ms at p99"
+    )
     if not args.no_http:
-        results["http"] = over_http(args.bundles, ids, args.k)
-        print(f"over HTTP   {json.dumps(results['http'])}")
+        results["http"] = {
+            "baseline": over_http(args.bundles, ids, args.k, BASELINE_ENV),
+            "service": over_http(args.bundles, ids, args.k, {}),
+        }
+        for name, figures in results["http"].items():
+            print(f"over HTTP  {name:8s} {json.dumps(figures)}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 

@@ -24,7 +24,9 @@ from embeddings.cache import EmbeddingCache
 from embeddings.errors import BuildError, InvalidArticlesError
 from embeddings.index import INDEX_TYPE, VectorIndex
 from embeddings.model import Encoder
+from embeddings.reprints import signatures as reprint_signatures
 from embeddings.settings import Settings
+from embeddings.signals import MAIN, SignalEncoders
 from embeddings.store import write_store
 from embeddings.text import article_text
 
@@ -84,7 +86,12 @@ def _write_rejects(path: Path, result: ReadResult) -> None:
 
 
 def embed_articles(
-    articles: list[Article], encoder: Encoder, cache: EmbeddingCache, batch_size: int, progress: bool
+    articles: list[Article],
+    encoder: Encoder,
+    cache: EmbeddingCache,
+    batch_size: int,
+    progress: bool,
+    label: str = "embedding",
 ) -> tuple[np.ndarray, int, int]:
     """Vectors for `articles` in order, embedding uncached texts only: (vectors, embedded, cache hits)."""
     hashes = [a.content_hash() for a in articles]
@@ -95,7 +102,7 @@ def embed_articles(
     bar = tqdm(
         total=len(todo),
         unit="article",
-        desc="embedding",
+        desc=label,
         disable=not progress,
         file=sys.stderr,
         dynamic_ncols=True,
@@ -118,10 +125,30 @@ def embed_articles(
     return out.astype(np.float32, copy=False), len(todo), hits
 
 
+def _embed_signals(
+    articles: list[Article], encoders: SignalEncoders, settings: Settings, progress: bool
+) -> tuple[dict[str, np.ndarray], int, int]:
+    """Every signal's vectors; counts (texts embedded, cache hits) are the main signal's."""
+    out: dict[str, np.ndarray] = {}
+    counts = (0, 0)
+    for name, encoder in encoders.encoders.items():
+        cache = EmbeddingCache(settings.resolved_embedding_cache(), encoder.spec)
+        try:
+            vectors, embedded, reused = embed_articles(
+                articles, encoder, cache, settings.batch_size, progress, label=f"embedding ({name})"
+            )
+        finally:
+            cache.close()
+        out[name] = vectors
+        if name == MAIN:
+            counts = (embedded, reused)
+    return out, *counts
+
+
 def build_bundle(
     settings: Settings,
     input_path: Path,
-    encoder_factory: Callable[[], Encoder],
+    encoders_factory: Callable[[], SignalEncoders],
     field_map: dict[str, str] | None = None,
     progress: bool = True,
 ) -> BuildReport:
@@ -146,30 +173,29 @@ def build_bundle(
             rejects_file = settings.rejects or bundles / "rejects" / f"{version}.jsonl"
             _write_rejects(rejects_file, result)
             for err in result.errors:
-                log.warning("skipped %s:%s", input_path, err)
+                log.warning("skipped %s", err)
         if not result.articles:
             raise BuildError(f"{input_path}: no valid articles to index")
 
-        encoder = encoder_factory()
-        cache = EmbeddingCache(settings.resolved_embedding_cache(), encoder.spec)
-        try:
-            vectors, embedded, reused = embed_articles(
-                result.articles, encoder, cache, settings.batch_size, progress
-            )
-        finally:
-            cache.close()
+        encoders = encoders_factory()
+        signals, embedded, reused = _embed_signals(result.articles, encoders, settings, progress)
 
         staging = bundles_mod.staging_dir(bundles, version)
         try:
             rowids = np.arange(1, len(result.articles) + 1, dtype=np.int64)
-            VectorIndex.build(vectors, rowids).save(staging / bundles_mod.INDEX_FILE)
+            VectorIndex.build(signals[MAIN], rowids).save(staging / bundles_mod.INDEX_FILE)
+            for name, vectors in signals.items():
+                np.save(staging / bundles_mod.signal_file(name), vectors, allow_pickle=False)
+            texts = [article_text(a.title, a.body) for a in result.articles]
+            np.save(staging / bundles_mod.REPRINTS_FILE, reprint_signatures(texts), allow_pickle=False)
             count = write_store(
                 staging / bundles_mod.STORE_FILE, zip(rowids.tolist(), result.articles, strict=True)
             )
             manifest: dict[str, Any] = {
                 "version": version,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "model": encoder.spec.as_dict(),
+                "model": encoders.main.spec.as_dict(),
+                "signals": encoders.specs(),
                 "index": {"type": INDEX_TYPE, "metric": "inner_product"},
                 "counts": {
                     "articles": count,
@@ -188,7 +214,7 @@ def build_bundle(
             raise
         # Check the finished bundle as the service will load it, before anyone can see it.
         try:
-            bundles_mod.load_bundle(final, encoder.spec).close()
+            bundles_mod.load_bundle(final, encoders.main.spec, signals=encoders.specs()).close()
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise

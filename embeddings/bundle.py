@@ -3,7 +3,8 @@
 Layout of a bundles directory::
 
     current -> versions/<version>      symlink, replaced atomically on publish
-    versions/<version>/                index.faiss, articles.sqlite, manifest.json
+    versions/<version>/                index.faiss, articles.sqlite, signal-<name>.npy, reprints.npy,
+                                       manifest.json
     versions/.tmp-<version>/           a build in progress (never read by the service)
     build.lock                         held by the running build
 
@@ -27,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from embeddings.errors import (
     BuildLockedError,
     BundleCorruptError,
@@ -37,13 +40,19 @@ from embeddings.index import VectorIndex
 from embeddings.model import ModelSpec
 from embeddings.store import ArticleStore
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INDEX_FILE = "index.faiss"
 STORE_FILE = "articles.sqlite"
+REPRINTS_FILE = "reprints.npy"
 MANIFEST_FILE = "manifest.json"
 CURRENT = "current"
 VERSIONS = "versions"
 TMP_PREFIX = ".tmp-"
+
+
+def signal_file(name: str) -> str:
+    """File name of a signal's vectors (row i is the article with FAISS id i + 1)."""
+    return f"signal-{name}.npy"
 
 
 def file_sha256(path: Path) -> str:
@@ -62,12 +71,22 @@ def new_version() -> str:
 
 @dataclass
 class Bundle:
-    """A loaded bundle: index, store and manifest."""
+    """A loaded bundle: index, store, signal vectors and manifest."""
 
     path: Path
     manifest: dict[str, Any]
     index: VectorIndex
     store: ArticleStore
+    signals: dict[str, np.ndarray]
+    reprints: np.ndarray  # MinHash signatures of each article's words, row i is FAISS id i + 1
+
+    def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
+        """The `name` signal's vectors of the articles with FAISS ids `rowids`."""
+        return self.signals[name][np.asarray(rowids, dtype=np.int64) - 1]
+
+    def signatures(self, rowids: np.ndarray) -> np.ndarray:
+        """The reprint signatures of the articles with FAISS ids `rowids`."""
+        return self.reprints[np.asarray(rowids, dtype=np.int64) - 1]
 
     @property
     def version(self) -> str:
@@ -104,15 +123,50 @@ def check_model(manifest: dict[str, Any], expected: ModelSpec) -> None:
             )
 
 
-def load_bundle(bundle_dir: Path, expected: ModelSpec | None = None, verify: bool = True) -> Bundle:
-    """Load and check a bundle: files present and unchanged, counts consistent, model as expected."""
+def check_signals(manifest: dict[str, Any], expected: dict[str, dict[str, Any]]) -> None:
+    """Refuse a bundle that lacks a signal the scorer needs, or made it with another model."""
+    stamped = manifest.get("signals", {})
+    for name, spec in expected.items():
+        if name not in stamped:
+            raise BundleMismatchError(
+                f"bundle {manifest.get('version')} has no {name!r} signal, which the configured scorer "
+                f"uses: rebuild it with this scorer, or choose a scorer that needs only {sorted(stamped)}"
+            )
+        if stamped[name] != spec:
+            raise BundleMismatchError(
+                f"bundle {manifest.get('version')} made its {name!r} signal with {stamped[name]}, "
+                f"the service is configured with {spec}: rebuild it"
+            )
+
+
+def _load_rows(path: Path, count: int, dtype: type[np.generic]) -> np.ndarray:
+    try:
+        rows: np.ndarray = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise BundleCorruptError(f"cannot read {path}: {exc}") from exc
+    if rows.ndim != 2 or len(rows) != count or rows.dtype != dtype:
+        raise BundleCorruptError(
+            f"{path}: {rows.shape} {rows.dtype}, expected {count} rows of {dtype.__name__}"
+        )
+    return rows
+
+
+def load_bundle(
+    bundle_dir: Path,
+    expected: ModelSpec | None = None,
+    verify: bool = True,
+    signals: dict[str, dict[str, Any]] | None = None,
+) -> Bundle:
+    """Load and check a bundle: files present and unchanged, counts consistent, models as expected."""
     if not bundle_dir.is_dir():
         raise BundleNotFoundError(f"no bundle at {bundle_dir}")
     manifest = read_manifest(bundle_dir)
     if expected is not None:
         check_model(manifest, expected)
+    if signals is not None:
+        check_signals(manifest, signals)
     files = manifest.get("files", {})
-    for name in (INDEX_FILE, STORE_FILE):
+    for name in sorted({INDEX_FILE, STORE_FILE, REPRINTS_FILE} | set(files)):
         path = bundle_dir / name
         if not path.is_file():
             raise BundleCorruptError(f"{bundle_dir}: {name} is missing")
@@ -134,7 +188,16 @@ def load_bundle(bundle_dir: Path, expected: ModelSpec | None = None, verify: boo
     if index.dimension != manifest["model"]["dimension"]:
         store.close()
         raise BundleCorruptError(f"{bundle_dir}: index dimension {index.dimension} differs from the manifest")
-    return Bundle(bundle_dir, manifest, index, store)
+    try:
+        vectors = {
+            name: _load_rows(bundle_dir / signal_file(name), len(index), np.float32)
+            for name in manifest.get("signals", {})
+        }
+        reprints = _load_rows(bundle_dir / REPRINTS_FILE, len(index), np.uint32)
+    except BundleCorruptError:
+        store.close()
+        raise
+    return Bundle(bundle_dir, manifest, index, store, vectors, reprints)
 
 
 def current_target(bundles: Path) -> Path | None:
@@ -145,12 +208,14 @@ def current_target(bundles: Path) -> Path | None:
     return (bundles / link.readlink()).resolve()
 
 
-def load_current(bundles: Path, expected: ModelSpec | None = None) -> Bundle:
+def load_current(
+    bundles: Path, expected: ModelSpec | None = None, signals: dict[str, dict[str, Any]] | None = None
+) -> Bundle:
     """Load the published bundle of `bundles`."""
     target = current_target(bundles)
     if target is None:
         raise BundleNotFoundError(f"no bundle published in {bundles} (run `related-articles build`)")
-    return load_bundle(target, expected)
+    return load_bundle(target, expected, signals=signals)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -186,14 +251,15 @@ def staging_dir(bundles: Path, version: str) -> Path:
 def finalize(staging: Path, manifest: dict[str, Any]) -> Path:
     """Stamp file sizes and checksums in the manifest, write it, fsync, and move the bundle into place."""
     manifest = {**manifest, "format_version": FORMAT_VERSION}
+    names = sorted(p.name for p in staging.iterdir() if p.is_file())
     manifest["files"] = {
         name: {"bytes": (staging / name).stat().st_size, "sha256": file_sha256(staging / name)}
-        for name in (INDEX_FILE, STORE_FILE)
+        for name in names
     }
     tmp_manifest = staging / (MANIFEST_FILE + ".tmp")
     tmp_manifest.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp_manifest.rename(staging / MANIFEST_FILE)
-    for name in (INDEX_FILE, STORE_FILE, MANIFEST_FILE):
+    for name in (*names, MANIFEST_FILE):
         with (staging / name).open("rb") as handle:
             os.fsync(handle.fileno())
     _fsync_dir(staging)

@@ -8,14 +8,19 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from embeddings.articles import parse_field_map
 from embeddings.build import build_bundle
-from embeddings.errors import RelatedArticlesError
-from embeddings.model import load_encoder
+from embeddings.errors import InputError, RelatedArticlesError
+from embeddings.scorer import COSINE_SCORER, Scorer, load_scorer, save_scorer
 from embeddings.settings import Settings, load_settings
+from embeddings.signals import MAIN, SIGNALS, load_signal_encoders
+
+if TYPE_CHECKING:
+    from embeddings.ranking_eval import Ranker
 
 log = logging.getLogger("related_articles")
 
@@ -41,6 +46,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="'default', a local model folder or a hub id (RELATED_MODEL)")
     parser.add_argument("--cache-dir", type=Path, help="where the converted default model lives")
     parser.add_argument("--log-level", help="debug, info, warning, error")
+    parser.add_argument("--scorer", help="'default', 'cosine' or a scorer JSON file (RELATED_SCORER)")
 
 
 def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,14 +73,160 @@ def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `evaluate pairs`."""
+    """Register `evaluate pairs|fit|retrieval|lists`."""
     evaluate = sub.add_parser("evaluate", help="measure relatedness quality against human judgements")
     modes = evaluate.add_subparsers(dest="mode", required=True)
     pairs = modes.add_parser("pairs", help="Pearson and Spearman against SemEval-2022 Task 8 scored pairs")
-    add_common(pairs)
     pairs.add_argument("--input", type=Path, required=True, help="JSONL of scored pairs")
-    pairs.add_argument("--json", type=Path, help="also write the figures here")
     pairs.set_defaults(handler=run_evaluate_pairs)
+    fit = modes.add_parser("fit", help="fit a scorer on scored pairs; print its cross-validated figures")
+    fit.add_argument("--input", type=Path, required=True, help="JSONL of scored pairs")
+    fit.add_argument("--out", type=Path, required=True, help="where to write the scorer JSON")
+    fit.add_argument("--signals", default=",".join(SIGNALS), help=f"signals to mix (of {', '.join(SIGNALS)})")
+    fit.add_argument(
+        "--kind",
+        choices=["curves", "weighted-curves", "zmean"],
+        default="curves",
+        help="curves: the mean of one fitted curve per signal (cosine to human score); weighted-curves: "
+        "the same curves mixed by least squares; zmean: the mean of z-scored signals (no labels)",
+    )
+    fit.add_argument("--name", help="the scorer's name (default: <kind>-<signals>)")
+    fit.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    fit.set_defaults(handler=run_evaluate_fit)
+    add_evaluate_ranking(modes)
+    for mode in modes.choices.values():
+        add_common(mode)
+        mode.add_argument("--json", type=Path, help="also write the figures here")
+
+
+def add_evaluate_ranking(modes: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `evaluate retrieval` and `evaluate lists`."""
+    retrieval = modes.add_parser(
+        "retrieval", help="recall@1/4, MRR@10 and nDCG@10 of the related lists on same-story pairs"
+    )
+    retrieval.add_argument("--input", type=Path, required=True, help="JSONL of scored pairs")
+    retrieval.add_argument(
+        "--distractors", type=Path, help="an archive (file or directory) added to the corpus"
+    )
+    retrieval.add_argument("--field-map", help="column mapping of the distractor archive")
+    retrieval.add_argument("--distractor-limit", type=int, help="a seeded sample of this many distractors")
+    retrieval.set_defaults(handler=run_evaluate_retrieval)
+    lists = modes.add_parser("lists", help="statistics of the lists the service returns over a built bundle")
+    lists.add_argument("--queries", type=int, default=2000, help="articles sampled (0: all of them)")
+    lists.add_argument("--k", type=int, default=4, help="list length")
+    lists.add_argument(
+        "--story-threshold",
+        type=float,
+        default=0.95,
+        help="main cosine at which two results count as one story's versions",
+    )
+    lists.add_argument("--seed", type=int, default=0, help="sampling seed")
+    lists.set_defaults(handler=run_evaluate_lists)
+
+
+def _rankers(settings: Settings) -> list[Ranker]:
+    """The baseline (plain cosine, no policy, reprints by text hash, title and cosine only), the scorer
+    alone, and the service as configured."""
+    from embeddings.policy import ListPolicy
+    from embeddings.ranking_eval import Ranker
+
+    scorer = load_scorer(settings.scorer)
+    baseline = Ranker("baseline: cosine, no policy", load_scorer(COSINE_SCORER), ListPolicy.off(), False)
+    rankers = [baseline]
+    if scorer.name != COSINE_SCORER:
+        rankers.append(Ranker(f"scorer {scorer.name}, no policy", scorer, ListPolicy.off()))
+    rankers.append(
+        Ranker(f"service: scorer {scorer.name}, default policies", scorer, ListPolicy.from_settings(settings))
+    )
+    return rankers
+
+
+def run_evaluate_retrieval(args: argparse.Namespace) -> int:
+    """`related-articles evaluate retrieval`."""
+    from embeddings.evaluate import read_pairs
+    from embeddings.ranking_eval import (
+        build_corpus_bundle,
+        evaluate_retrieval,
+        read_distractors,
+        retrieval_corpus,
+        temporary_workdir,
+    )
+
+    settings = settings_from(args)
+    configure_logging(settings.log_level)
+    settings = settings.model_copy(update={"embedding_cache": evaluation_cache(settings)})
+    pairs = read_pairs(args.input)
+    distractors = []
+    if args.distractors:
+        distractors = read_distractors(
+            args.distractors, parse_field_map(args.field_map), args.distractor_limit
+        )
+    articles, queries = retrieval_corpus(pairs, distractors)
+    if not queries:
+        raise InputError(f"{args.input}: no pair scored <= 1.5 (same story) to use as a query")
+    signals = load_scorer(settings.scorer).signals
+    with temporary_workdir() as workdir:
+        bundles = build_corpus_bundle(
+            articles, settings, lambda: load_signal_encoders(settings, signals), Path(workdir)
+        )
+        result = evaluate_retrieval(bundles, pairs, queries, _rankers(settings), settings)
+    print(f"corpus {result['corpus']} articles ({len(distractors)} distractors), {result['queries']} queries")
+    for name, fig in result["rankers"].items():
+        print(f"{name}")
+        for lang, f in [("all", fig), *fig["by_lang"].items()]:
+            print(
+                f"  {lang:6s} queries {f['queries']:5d}  recall@1 {f['recall@1']:.4f}  "
+                f"recall@4 {f['recall@4']:.4f}  mrr@10 {f['mrr@10']:.4f}  ndcg@10 {f['ndcg@10']:.4f}"
+            )
+    _write_json(args.json, result)
+    return 0
+
+
+def run_evaluate_lists(args: argparse.Namespace) -> int:
+    """`related-articles evaluate lists`."""
+    from embeddings import bundle as bundles_mod
+    from embeddings.ranking_eval import list_statistics, sample_ids
+    from embeddings.related import RelatedFinder
+
+    settings = settings_from(args)
+    configure_logging(settings.log_level)
+    bundle = bundles_mod.load_current(settings.bundles)
+    try:
+        result: dict[str, Any] = {"bundle": bundle.version, "rankers": {}}
+        for ranker in _rankers(settings):
+            finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.word_reprints)
+            ids = sample_ids(finder, args.queries or None, args.seed)
+            stats = list_statistics(
+                finder, ids, args.k, ranker.policy, args.story_threshold, settings.reprint_overlap
+            )
+            result["rankers"][ranker.name] = stats
+            print(ranker.name)
+            for key, value in stats.items():
+                print(f"  {key}: {value}")
+    finally:
+        bundle.close()
+    _write_json(args.json, result)
+    return 0
+
+
+def _print_correlations(title: str, result: dict[str, Any]) -> None:
+    print(title)
+    for name, fig in [("all", result), *result["by_lang"].items()]:
+        figures = f"pearson {fig['pearson']:.4f}  spearman {fig['spearman']:.4f}"
+        print(f"  {name:6s} pairs {fig['pairs']:5d}  {figures}")
+
+
+def _write_json(path: Path | None, result: dict[str, Any]) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _pair_cosines(settings: Settings, pairs: list[Any], signals: list[str]) -> dict[str, Any]:
+    from embeddings.evaluate import pair_cosines
+
+    encoders = load_signal_encoders(settings, signals)
+    return pair_cosines(pairs, encoders, signals, evaluation_cache(settings), settings.batch_size)
 
 
 def run_evaluate_pairs(args: argparse.Namespace) -> int:
@@ -83,20 +235,47 @@ def run_evaluate_pairs(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     configure_logging(settings.log_level)
+    scorer = load_scorer(settings.scorer)
     pairs = read_pairs(args.input)
-    result = evaluate_pairs(pairs, load_encoder(settings), settings.batch_size)
-    for name, fig in [("all", result), *result["by_lang"].items()]:
-        print(
-            f"{name:6s} pairs {fig['pairs']:5d}  pearson {fig['pearson']:.4f}  spearman {fig['spearman']:.4f}"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    result = evaluate_pairs(pairs, _pair_cosines(settings, pairs, list(scorer.signals)), scorer)
+    _print_correlations(f"scorer {scorer.name}", result)
+    for name, fig in result["signals"].items():
+        print(f"  signal {name:5s} alone: pearson {fig['pearson']:.4f}  spearman {fig['spearman']:.4f}")
+    _write_json(args.json, result)
     return 0
+
+
+def run_evaluate_fit(args: argparse.Namespace) -> int:
+    """`related-articles evaluate fit`."""
+    from embeddings.evaluate import FITS, correlations, cross_validate, read_pairs
+
+    settings = settings_from(args)
+    configure_logging(settings.log_level)
+    signals = [s.strip() for s in args.signals.split(",") if s.strip()]
+    if MAIN not in signals:
+        signals.insert(0, MAIN)
+    pairs = read_pairs(args.input)
+    cosines = _pair_cosines(settings, pairs, signals)
+    name = args.name or f"{args.kind}-{'-'.join(signals)}"
+    config = FITS[args.kind](pairs, cosines, name, args.input.name)
+    save_scorer(config, args.out)
+    cv = cross_validate(pairs, cosines, args.kind, args.folds)
+    fitted = correlations(pairs, Scorer(config).combine(cosines))
+    _print_correlations(f"cross-validated ({args.folds} folds, groups kept together)", cv)
+    _print_correlations("fitted on all pairs (not an estimate of quality)", fitted)
+    print(f"scorer written to {args.out}")
+    _write_json(args.json, {"cross_validated": cv, "fitted": fitted, "scorer": config.model_dump()})
+    return 0
+
+
+def evaluation_cache(settings: Settings) -> Path:
+    """The embedding cache of the evaluation commands, so that reruns embed nothing twice."""
+    return settings.embedding_cache or settings.cache_dir / "evaluation-cache.sqlite"
 
 
 def settings_from(args: argparse.Namespace, *names: str) -> Settings:
     """Settings from the environment, overridden by the command-line options given."""
-    keys = ("bundles", "model", "cache_dir", "log_level", *names)
+    keys = ("bundles", "model", "cache_dir", "log_level", "scorer", *names)
     return load_settings(**{k: getattr(args, k, None) for k in keys})
 
 
@@ -110,7 +289,7 @@ def run_build(args: argparse.Namespace) -> int:
     report = build_bundle(
         settings,
         source,
-        lambda: load_encoder(settings),
+        lambda: load_signal_encoders(settings, load_scorer(settings.scorer).signals),
         parse_field_map(args.field_map),
         progress=not args.no_progress,
     )

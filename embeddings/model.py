@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,9 +90,15 @@ def _prefix_for(model: str, configured: str | None) -> str:
 class SentenceTransformerEncoder:
     """An Encoder backed by a sentence-transformers model."""
 
-    def __init__(self, model: Any, spec: ModelSpec) -> None:
+    def __init__(self, model: Any, spec: ModelSpec, lock: threading.Lock | None = None) -> None:
         self._model = model
         self._spec = spec
+        self._lock = lock or threading.Lock()  # shared by every view of one model
+
+    def with_max_seq_length(self, max_seq_length: int) -> SentenceTransformerEncoder:
+        """A view of the same model that cuts texts at another token count."""
+        spec = dataclasses.replace(self._spec, max_seq_length=max_seq_length)
+        return SentenceTransformerEncoder(self._model, spec, self._lock)
 
     @property
     def spec(self) -> ModelSpec:
@@ -102,13 +110,15 @@ class SentenceTransformerEncoder:
         if not texts:
             return np.zeros((0, self._spec.dimension), dtype=np.float32)
         prefixed = [self._spec.text_prefix + t.strip() for t in texts]
-        vectors = self._model.encode(
-            prefixed,
-            batch_size=batch_size,
-            show_progress_bar=progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
+        with self._lock:
+            self._model.max_seq_length = self._spec.max_seq_length
+            vectors = self._model.encode(
+                prefixed,
+                batch_size=batch_size,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

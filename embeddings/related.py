@@ -1,15 +1,22 @@
-"""Related lists: nearest neighbours in a bundle, filtered, without the article itself or copies of it."""
+"""Related lists: FAISS retrieves candidates, the scorer ranks them, the list policies shape the list."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
 from embeddings.bundle import Bundle
-from embeddings.errors import ArticleNotFoundError, InvalidQueryError
+from embeddings.errors import ArticleNotFoundError, BundleMismatchError, InvalidQueryError
+from embeddings.policy import ListPolicy
+from embeddings.reprints import overlap
+from embeddings.scorer import Scorer
+from embeddings.settings import Settings
+from embeddings.signals import MAIN
 from embeddings.store import Filters, StoredArticle
 
 SEARCH_MARGIN = 16  # extra candidates fetched for the ones filtering will drop
@@ -23,6 +30,7 @@ class RelatedQuery:
     k: int = 4
     filters: Filters = field(default_factory=Filters)
     exclude: tuple[str, ...] = ()
+    policy: ListPolicy = field(default_factory=ListPolicy)
 
     def __post_init__(self) -> None:
         if self.filters.since and self.filters.until and self.filters.since > self.filters.until:
@@ -31,10 +39,12 @@ class RelatedQuery:
 
 @dataclass(frozen=True)
 class Hit:
-    """One related article and its similarity to the query."""
+    """One related article, its score, the parts of that score and the reprints collapsed into it."""
 
     article: StoredArticle
     score: float
+    parts: dict[str, float] = field(default_factory=dict)
+    copies: tuple[str, ...] = ()
 
 
 def title_key(title: str) -> str:
@@ -44,49 +54,82 @@ def title_key(title: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Origin:
-    """The query's own identity, to keep it and its copies out of its list."""
+class Origin:
+    """The query article: its identity (kept out of its own list, with its copies), date and language."""
 
-    rowid: int | None
-    content_hash: str | None
-    title_key: str | None
+    rowid: int | None = None
+    content_hash: str | None = None
+    title_key: str | None = None
+    lang: str | None = None
+    published_at: datetime | None = None
+    signature: np.ndarray | None = None  # reprint signature of its words
+
+
+@dataclass
+class _Candidate:
+    article: StoredArticle
+    cosine: float  # main-signal cosine to the query, from FAISS
+    score: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+    copies: list[str] = field(default_factory=list)
 
 
 class RelatedFinder:
     """Finds related articles in one bundle."""
 
-    def __init__(self, bundle: Bundle, duplicate_threshold: float) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        scorer: Scorer,
+        duplicate_threshold: float,
+        depth: int = 50,
+        reprint_overlap: float | None = 0.5,
+    ) -> None:
+        missing = set(scorer.signals) - set(bundle.signals)
+        if missing:
+            raise BundleMismatchError(
+                f"bundle {bundle.version} lacks the signals {sorted(missing)} that scorer {scorer.name!r} "
+                "uses: rebuild it with this scorer"
+            )
         self.bundle = bundle
+        self.scorer = scorer
         self.duplicate_threshold = duplicate_threshold
+        self.depth = depth  # candidates FAISS retrieves for the scorer
+        # None: reprints are recognized by text hash, title and cosine only (the baseline's way).
+        self.reprint_overlap = 2.0 if reprint_overlap is None else reprint_overlap
+
+    @classmethod
+    def from_settings(
+        cls, bundle: Bundle, scorer: Scorer, settings: Settings, word_reprints: bool = True
+    ) -> RelatedFinder:
+        """A finder with the configured copy thresholds and depth (`word_reprints`: shared words count)."""
+        overlap = settings.reprint_overlap if word_reprints else None
+        return cls(bundle, scorer, settings.duplicate_threshold, settings.rerank_depth, overlap)
 
     def for_article(self, article_id: str, query: RelatedQuery) -> tuple[StoredArticle, list[Hit]]:
         """The article with `article_id` and its related list."""
         article = self.bundle.store.get(article_id)
         if article is None:
             raise ArticleNotFoundError(article_id)
-        vector = self.bundle.index.reconstruct(article.rowid)
-        origin = _Origin(article.rowid, article.content_hash, title_key(article.title))
-        return article, self._related(vector, query, origin)
-
-    def for_vector(
-        self,
-        vector: np.ndarray,
-        query: RelatedQuery,
-        title: str | None = None,
-        content_hash: str | None = None,
-    ) -> list[Hit]:
-        """The related list of an article that is not in the bundle (given its vector)."""
-        origin = _Origin(None, content_hash, title_key(title) if title else None)
-        return self._related(vector, query, origin)
-
-    def _is_copy(self, hit: StoredArticle, score: float, origin: _Origin) -> bool:
-        return (
-            score >= self.duplicate_threshold
-            or hit.content_hash == origin.content_hash
-            or (bool(origin.title_key) and title_key(hit.title) == origin.title_key)
+        rowids = np.array([article.rowid])
+        vectors = {name: self.bundle.vectors(name, rowids)[0] for name in self.scorer.signals}
+        origin = Origin(
+            article.rowid,
+            article.content_hash,
+            title_key(article.title),
+            article.lang,
+            article.published_at,
+            self.bundle.signatures(rowids)[0],
         )
+        return article, self._related(vectors, query, origin)
 
-    def _related(self, vector: np.ndarray, query: RelatedQuery, origin: _Origin) -> list[Hit]:
+    def for_vectors(
+        self, vectors: Mapping[str, np.ndarray], query: RelatedQuery, origin: Origin
+    ) -> list[Hit]:
+        """The related list of an article that is not in the bundle, given its signal vectors."""
+        return self._related(vectors, query, origin)
+
+    def _related(self, vectors: Mapping[str, np.ndarray], query: RelatedQuery, origin: Origin) -> list[Hit]:
         index, store = self.bundle.index, self.bundle.store
         excluded = set(store.rowids_for(list(query.exclude)))
         if origin.rowid is not None:
@@ -99,39 +142,118 @@ class RelatedFinder:
             if len(allowed) == 0:
                 return []
         pool = len(index) if allowed is None else len(allowed)
-        want = query.k + len(excluded) + SEARCH_MARGIN
+        want = max(query.k, self.depth) + len(excluded) + SEARCH_MARGIN
         while True:
-            scores, ids = index.search(vector, want, allowed)
-            hits = self._select(scores, ids, query.k, excluded, origin)
+            scores, ids = index.search(vectors[MAIN], want, allowed)
+            hits = self._rank(vectors, scores, ids, query, excluded, origin)
             # Stop once the list is full or every candidate has been seen.
             if len(hits) >= query.k or len(ids) >= pool or want >= pool:
                 return hits
             want *= 4
 
-    def _select(
-        self, scores: np.ndarray, ids: np.ndarray, k: int, excluded: set[int], origin: _Origin
-    ) -> list[Hit]:
-        candidates = [(float(s), int(i)) for s, i in zip(scores, ids, strict=True) if int(i) not in excluded]
-        articles = self.bundle.store.get_many([i for _, i in candidates])
-        hits: list[Hit] = []
-        kept_vectors: list[np.ndarray] = []
-        seen_hashes: set[str] = set()
-        seen_titles: set[str] = set()
-        for score, ident in candidates:
+    def _candidates(
+        self, scores: np.ndarray, ids: np.ndarray, query: RelatedQuery, excluded: set[int], origin: Origin
+    ) -> list[_Candidate]:
+        kept = [(float(s), int(i)) for s, i in zip(scores, ids, strict=True) if int(i) not in excluded]
+        articles = self.bundle.store.get_many([i for _, i in kept])
+        shared = np.zeros(len(kept))
+        if origin.signature is not None and kept:
+            shared = overlap(origin.signature, self.bundle.signatures(np.array([i for _, i in kept])))
+        out = []
+        for (cosine, ident), words_shared in zip(kept, shared, strict=True):
             article = articles.get(ident)
-            if article is None or self._is_copy(article, score, origin):
+            if article is None or self._is_copy(article, cosine, words_shared, origin):
                 continue
-            # Reprints of one another collapse into the first (best-scored) of them.
-            key = title_key(article.title)
-            if article.content_hash in seen_hashes or (key and key in seen_titles):
+            if query.policy.admits(origin.published_at, origin.lang, article.published_at, article.lang):
+                out.append(_Candidate(article, cosine))
+        return out
+
+    def _is_copy(self, hit: StoredArticle, cosine: float, words_shared: float, origin: Origin) -> bool:
+        return (
+            cosine >= self.duplicate_threshold
+            or words_shared >= self.reprint_overlap
+            or hit.content_hash == origin.content_hash
+            or (bool(origin.title_key) and title_key(hit.title) == origin.title_key)
+        )
+
+    def _rank(
+        self,
+        vectors: Mapping[str, np.ndarray],
+        scores: np.ndarray,
+        ids: np.ndarray,
+        query: RelatedQuery,
+        excluded: set[int],
+        origin: Origin,
+    ) -> list[Hit]:
+        candidates = self._candidates(scores, ids, query, excluded, origin)
+        if not candidates:
+            return []
+        rowids = np.array([c.article.rowid for c in candidates])
+        cand_vectors = {name: self.bundle.vectors(name, rowids) for name in self.scorer.signals}
+        relatedness, cosines = self.scorer.score(vectors, cand_vectors)
+        policy = query.policy
+        freshness = policy.freshness(origin.published_at, [c.article.published_at for c in candidates])
+        language = policy.language(origin.lang, [c.article.lang for c in candidates])
+        total = relatedness + freshness + language
+        for i, cand in enumerate(candidates):
+            cand.score = float(total[i])
+            cand.parts = {name: round(float(cosines[name][i]), 6) for name in self.scorer.signals}
+            cand.parts.update(
+                relatedness=round(float(relatedness[i]), 6),
+                freshness=round(float(freshness[i]), 6),
+                language=round(float(language[i]), 6),
+            )
+        signatures = self.bundle.signatures(rowids)
+        chosen = self._select(candidates, cand_vectors[MAIN], signatures, query.k, policy.diversity)
+        return [Hit(c.article, round(c.score, 6), c.parts, tuple(c.copies)) for c in chosen]
+
+    def _select(
+        self, candidates: list[_Candidate], main: np.ndarray, signatures: np.ndarray, k: int, diversity: float
+    ) -> list[_Candidate]:
+        """Greedy MMR over the candidates; reprints of a chosen article collapse into it."""
+        scores = np.array([c.score for c in candidates])
+        similarity = main @ main.T
+        shared = np.stack([overlap(sig, signatures) for sig in signatures])
+        redundancy = np.full(len(candidates), -np.inf)
+        alive = np.ones(len(candidates), dtype=bool)
+        chosen: list[_Candidate] = []
+        chosen_idx: list[int] = []
+        while len(chosen) < k and alive.any():
+            penalty = np.where(np.isfinite(redundancy), redundancy, 0.0)
+            value = np.where(alive, (1.0 - diversity) * scores - diversity * penalty, -np.inf)
+            best = int(np.argmax(value))
+            alive[best] = False
+            cand = candidates[best]
+            reprint_of = self._reprint_of(cand, best, chosen, chosen_idx, similarity, shared)
+            if reprint_of is not None:
+                reprint_of.copies.append(cand.article.id)
                 continue
-            vector = self.bundle.index.reconstruct(ident)
-            if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= self.duplicate_threshold:
-                continue
-            kept_vectors.append(vector)
-            seen_hashes.add(article.content_hash)
-            seen_titles.add(key)
-            hits.append(Hit(article, score))
-            if len(hits) == k:
-                break
-        return hits
+            cand.parts["redundancy"] = round(float(penalty[best]), 6)
+            chosen.append(cand)
+            chosen_idx.append(best)
+            redundancy = np.maximum(redundancy, similarity[best])
+        for i in np.flatnonzero(alive):  # name every reprint of a listed article, picked or not
+            reprint_of = self._reprint_of(candidates[i], int(i), chosen, chosen_idx, similarity, shared)
+            if reprint_of is not None:
+                reprint_of.copies.append(candidates[i].article.id)
+        return chosen
+
+    def _reprint_of(
+        self,
+        cand: _Candidate,
+        idx: int,
+        chosen: list[_Candidate],
+        chosen_idx: list[int],
+        similarity: np.ndarray,
+        shared: np.ndarray,
+    ) -> _Candidate | None:
+        key = title_key(cand.article.title)
+        for other, j in zip(chosen, chosen_idx, strict=True):
+            if (
+                similarity[idx, j] >= self.duplicate_threshold
+                or shared[idx, j] >= self.reprint_overlap
+                or other.article.content_hash == cand.article.content_hash
+                or (key and title_key(other.article.title) == key)
+            ):
+                return other
+        return None

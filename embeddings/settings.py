@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "default"
+LangPolicy = Literal["same_first", "any", "others_first", "same_only"]
 
 
 def _default_cache_dir() -> Path:
@@ -54,6 +56,14 @@ class Settings(BaseSettings):
     duplicate_threshold: float = Field(
         0.985, gt=0.0, le=1.0, description="Cosine at or above which a result counts as a republished copy."
     )
+    # SaudiNewsNet: an outlet's rewrite of a wire story shares 0.5-1.0 of its words with the original,
+    # a separate report on the same event 0.1-0.4, though both reach cosines of 0.95-0.985.
+    reprint_overlap: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Share of words in common at or above which two articles are reprints.",
+    )
     reload_interval: float = Field(
         2.0, gt=0.0, description="Seconds between checks for a newly published bundle."
     )
@@ -61,6 +71,45 @@ class Settings(BaseSettings):
         1, ge=1, description="FAISS threads per search (one query at a time is fastest)."
     )
     log_level: str = Field("info", description="Log level of the service and the build.")
+    scorer: str = Field(
+        "default",
+        description="Relatedness scorer: 'default' (the shipped mix of e5, e5 over the headline and lead, "
+        "and multilingual USE), 'cosine' (plain e5 cosine) or a scorer JSON file.",
+    )
+    rerank_depth: int = Field(
+        50, ge=1, le=1000, description="Candidates FAISS retrieves for the scorer to rank."
+    )
+    # List policies: the defaults of every related list; requests may override some of them.
+    lang_policy: LangPolicy = Field(
+        "same_first",
+        description="same_first: the query's language ranks first; any: no preference; others_first: "
+        "other languages rank first (cross-lingual lists); same_only: other languages never appear.",
+    )
+    # Scores are on the scorer's 0 (unrelated) to 1 (same story) scale. On the sample corpus, whose
+    # stories are told in three languages, 0.05 keeps same-story precision above plain cosine's.
+    language_weight: float = Field(
+        0.05, ge=0, description="Score added to results in the preferred language."
+    )
+    diversity: float = Field(
+        0.05, ge=0, le=1, description="MMR trade-off: 0 ranks by score alone, 1 by novelty alone."
+    )
+    window_days: float | None = Field(
+        365.0,
+        gt=0,
+        description="Only articles published within this many days of the query's date ('none': no window).",
+    )
+    past_only: bool = Field(False, description="Only articles published before the query (archives).")
+    freshness_half_life_days: float = Field(
+        14.0, gt=0, description="Date gap at which half the freshness penalty applies."
+    )
+    freshness_weight: float = Field(
+        0.2, ge=0, description="Largest score taken off for a date gap (0 turns the decay off)."
+    )
+
+    @field_validator("window_days", mode="before")
+    @classmethod
+    def _no_window(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in {"", "none", "null"} else value
 
     @field_validator("log_level")
     @classmethod

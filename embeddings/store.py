@@ -155,6 +155,10 @@ class ArticleStore:
         rows = self._query(f"SELECT rowid FROM articles WHERE id IN ({marks})", list(article_ids))
         return [int(r[0]) for r in rows]
 
+    def all_ids(self) -> list[str]:
+        """Every publisher id, in FAISS id order."""
+        return [str(r[0]) for r in self._query("SELECT id FROM articles ORDER BY rowid")]
+
     def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
         """Articles by FAISS id."""
         if not rowids:

@@ -9,8 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from embeddings import __version__
-from embeddings.model import Encoder, load_encoder
+from embeddings.errors import ModelError
+from embeddings.policy import ListPolicy
+from embeddings.scorer import load_scorer
 from embeddings.settings import Settings
+from embeddings.signals import SignalEncoders, load_signal_encoders
 from service.errors import install_error_handlers
 from service.routes import router
 from service.state import LiveBundle
@@ -18,8 +21,8 @@ from service.state import LiveBundle
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, encoder: Encoder | None = None) -> FastAPI:
-    """Build the app; `encoder` is loaded from the settings in the lifespan when not given."""
+def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> FastAPI:
+    """Build the app; the scorer's `encoders` are loaded from the settings in the lifespan when not given."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -27,10 +30,13 @@ def create_app(settings: Settings, encoder: Encoder | None = None) -> FastAPI:
 
         # One query at a time over a flat index is fastest single-threaded; requests run in parallel.
         faiss.omp_set_num_threads(settings.search_threads)
-        app.state.encoder = encoder or load_encoder(settings)
-        live = LiveBundle(
-            settings.bundles, app.state.encoder, settings.duplicate_threshold, settings.reload_interval
-        )
+        scorer = load_scorer(settings.scorer)
+        app.state.encoders = encoders or load_signal_encoders(settings, scorer.signals)
+        missing = set(scorer.signals) - set(app.state.encoders.encoders)
+        if missing:
+            raise ModelError(f"scorer {scorer.name!r} needs signals without an encoder: {sorted(missing)}")
+        app.state.policy = ListPolicy.from_settings(settings)
+        live = LiveBundle(settings, app.state.encoders, scorer)
         live.start()
         app.state.live = live
         if live.loaded is None:

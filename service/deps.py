@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from embeddings.errors import InvalidQueryError
-from embeddings.model import Encoder
-from embeddings.settings import Settings
+from embeddings.policy import ListPolicy
+from embeddings.settings import LangPolicy, Settings
+from embeddings.signals import SignalEncoders
 from embeddings.store import Filters
 from service.state import LiveBundle, Loaded
 
@@ -30,9 +31,31 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _encoder(request: Request) -> Encoder:
-    encoder: Encoder = request.app.state.encoder
-    return encoder
+def _encoders(request: Request) -> SignalEncoders:
+    encoders: SignalEncoders = request.app.state.encoders
+    return encoders
+
+
+def _policy(
+    request: Request,
+    lang_policy: Annotated[
+        LangPolicy | None,
+        Query(description="same_first, any, others_first or same_only (default: the service's)."),
+    ] = None,
+    diversity: Annotated[
+        float | None, Query(ge=0, le=1, description="MMR trade-off, 0 (score only) to 1 (novelty only).")
+    ] = None,
+    window_days: Annotated[
+        float | None, Query(gt=0, description="Only articles within this many days of the query's date.")
+    ] = None,
+    past_only: Annotated[
+        bool | None, Query(description="Only articles published before the query article.")
+    ] = None,
+) -> ListPolicy:
+    policy: ListPolicy = request.app.state.policy
+    return policy.with_overrides(
+        lang_policy=lang_policy, diversity=diversity, window_days=window_days, past_only=past_only
+    )
 
 
 def split_values(values: list[str] | None) -> tuple[str, ...]:
@@ -54,12 +77,16 @@ def _filters(
     return make_filters(lang, section, since, until)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A date with its zone, naive ones taken as UTC."""
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+
 def make_filters(
     lang: list[str] | None, section: list[str] | None, since: datetime | None, until: datetime | None
 ) -> Filters:
     """Filters from request options, with naive dates taken as UTC."""
-    since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
-    until = until.replace(tzinfo=UTC) if until and until.tzinfo is None else until
+    since, until = as_utc(since), as_utc(until)
     if since and until and since > until:
         raise InvalidQueryError("since is after until")
     langs = tuple(v.lower() for v in split_values(lang))
@@ -69,7 +96,9 @@ def make_filters(
 LiveDep = Annotated[LiveBundle, Depends(_live)]
 LoadedDep = Annotated[Loaded, Depends(_loaded)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-EncoderDep = Annotated[Encoder, Depends(_encoder)]
+EncodersDep = Annotated[SignalEncoders, Depends(_encoders)]
+PolicyDep = Annotated[ListPolicy, Depends(_policy)]
+ExplainDep = Annotated[bool, Query(description="Return the parts of each result's score.")]
 FiltersDep = Annotated[Filters, Depends(_filters)]
 KDep = Annotated[int | None, Query(ge=1, le=MAX_K, description="How many related articles (1 to 50).")]
 ExcludeDep = Annotated[list[str] | None, Query(description="Ids never to list (repeat or comma-separate).")]

@@ -8,16 +8,20 @@ from fastapi import APIRouter, Path
 
 from embeddings.articles import MAX_ID_LENGTH
 from embeddings.errors import ArticleNotFoundError
-from embeddings.related import RelatedQuery
+from embeddings.related import Origin, RelatedQuery, title_key
+from embeddings.reprints import signature
 from embeddings.text import article_text, content_hash
 from service.deps import (
-    EncoderDep,
+    EncodersDep,
     ExcludeDep,
+    ExplainDep,
     FiltersDep,
     KDep,
     LiveDep,
     LoadedDep,
+    PolicyDep,
     SettingsDep,
+    as_utc,
     make_filters,
     split_values,
 )
@@ -50,32 +54,57 @@ def related_for_article(
     loaded: LoadedDep,
     settings: SettingsDep,
     filters: FiltersDep,
+    policy: PolicyDep,
     k: KDep = None,
     exclude: ExcludeDep = None,
+    explain: ExplainDep = False,
 ) -> RelatedResponse:
     """Articles related to an indexed article, best first; never the article itself or a copy of it."""
-    query = RelatedQuery(k=k or settings.default_k, filters=filters, exclude=split_values(exclude))
+    query = RelatedQuery(
+        k=k or settings.default_k, filters=filters, exclude=split_values(exclude), policy=policy
+    )
     article, hits = loaded.finder.for_article(article_id, query)
     return RelatedResponse(
         article=ArticleRef(id=article.id, title=article.title, url=article.url),
-        related=[RelatedItem.from_hit(h) for h in hits],
+        related=[RelatedItem.from_hit(h, explain) for h in hits],
         bundle=loaded.finder.bundle.version,
+        scorer=loaded.finder.scorer.name,
     )
 
 
 @router.post("/v1/related", response_model=RelatedResponse, responses=_errors)
 def related_for_text(
-    request: PreviewRequest, loaded: LoadedDep, settings: SettingsDep, encoder: EncoderDep
+    request: PreviewRequest,
+    loaded: LoadedDep,
+    settings: SettingsDep,
+    encoders: EncodersDep,
+    policy: PolicyDep,
 ) -> RelatedResponse:
     """Articles related to an article that is not indexed yet (e.g. a CMS preview)."""
     filters = make_filters(request.lang, request.section, request.since, request.until)
     exclude = (*request.exclude, request.id) if request.id else tuple(request.exclude)
-    query = RelatedQuery(k=request.k or settings.default_k, filters=filters, exclude=exclude)
-    vector = encoder.encode([article_text(request.title, request.body)])[0]
-    digest = content_hash(request.title, request.body)
-    hits = loaded.finder.for_vector(vector, query, title=request.title, content_hash=digest)
+    overrides = request.model_dump(include={"lang_policy", "diversity", "window_days", "past_only"})
+    query = RelatedQuery(
+        k=request.k or settings.default_k,
+        filters=filters,
+        exclude=exclude,
+        policy=policy.with_overrides(**overrides),
+    )
+    text = article_text(request.title, request.body)
+    vectors = {name: encoders.encoders[name].encode([text])[0] for name in loaded.finder.scorer.signals}
+    origin = Origin(
+        content_hash=content_hash(request.title, request.body),
+        title_key=title_key(request.title),
+        lang=request.language,
+        published_at=as_utc(request.published_at),
+        signature=signature(text),
+    )
+    hits = loaded.finder.for_vectors(vectors, query, origin)
     return RelatedResponse(
-        article=None, related=[RelatedItem.from_hit(h) for h in hits], bundle=loaded.finder.bundle.version
+        article=None,
+        related=[RelatedItem.from_hit(h, request.explain) for h in hits],
+        bundle=loaded.finder.bundle.version,
+        scorer=loaded.finder.scorer.name,
     )
 
 

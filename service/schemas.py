@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from embeddings.articles import MAX_ID_LENGTH
 from embeddings.related import Hit
+from embeddings.settings import LangPolicy
 from embeddings.store import StoredArticle
 
 
@@ -29,13 +30,28 @@ class RelatedItem(BaseModel):
     published_at: datetime | None
     lang: str | None
     section: str | None
-    score: float = Field(description="Cosine similarity to the query article, higher is closer.")
+    score: float = Field(
+        description="Relatedness to the query article plus the date and language terms, higher is closer "
+        "(in standard units of the scorer's signals; plain cosine for the 'cosine' scorer)."
+    )
+    copies: list[str] = Field(description="Ids of reprints of this article, collapsed into this entry.")
+    explain: dict[str, float] | None = Field(
+        None,
+        description="With explain=true: each signal's cosine, relatedness, freshness, language, and the "
+        "redundancy with the results above that diversity weighed against it.",
+    )
 
     @classmethod
-    def from_hit(cls, hit: Hit) -> RelatedItem:
+    def from_hit(cls, hit: Hit, explain: bool = False) -> RelatedItem:
         """Build from a search hit (article fields are read by name)."""
-        fields = {name: getattr(hit.article, name) for name in cls.model_fields if name != "score"}
-        return cls(**fields, score=round(hit.score, 6))
+        own = {"score", "copies", "explain"}
+        fields = {name: getattr(hit.article, name) for name in cls.model_fields if name not in own}
+        return cls(
+            **fields,
+            score=round(hit.score, 6),
+            copies=list(hit.copies),
+            explain=dict(hit.parts) if explain else None,
+        )
 
 
 class RelatedResponse(BaseModel):
@@ -44,6 +60,7 @@ class RelatedResponse(BaseModel):
     article: ArticleRef | None = Field(description="The query article (null for a preview).")
     related: list[RelatedItem]
     bundle: str = Field(description="Version of the bundle that answered.")
+    scorer: str = Field(description="Name of the scorer that ranked the list.")
 
 
 class ArticleOut(BaseModel):
@@ -83,6 +100,15 @@ class PreviewRequest(BaseModel):
     since: datetime | None = None
     until: datetime | None = None
     exclude: list[str] = Field(default_factory=list, max_length=1000)
+    language: str | None = Field(
+        None, max_length=16, description="The article's own language, for the language policy."
+    )
+    published_at: datetime | None = Field(None, description="Its publication date, for the date policies.")
+    lang_policy: LangPolicy | None = None
+    diversity: float | None = Field(None, ge=0, le=1)
+    window_days: float | None = Field(None, gt=0)
+    past_only: bool | None = None
+    explain: bool = False
 
     @field_validator("lang", "section", mode="before")
     @classmethod

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from embeddings import bundle as bundles_mod
 from embeddings.errors import NotReadyError
-from embeddings.model import Encoder
 from embeddings.related import RelatedFinder
+from embeddings.scorer import Scorer
+from embeddings.settings import Settings
+from embeddings.signals import SignalEncoders
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +34,12 @@ class LiveBundle:
     A bundle that fails to load is refused and the old one keeps serving; `last_error` says why.
     """
 
-    def __init__(self, bundles: Path, encoder: Encoder, duplicate_threshold: float, interval: float) -> None:
-        self._bundles = bundles
-        self._encoder = encoder
-        self._threshold = duplicate_threshold
-        self._interval = interval
+    def __init__(self, settings: Settings, encoders: SignalEncoders, scorer: Scorer) -> None:
+        self._bundles = settings.bundles
+        self._settings = settings
+        self._encoders = encoders
+        self._scorer = scorer
+        self._interval = settings.reload_interval
         self._loaded: Loaded | None = None
         self._refused: Path | None = None
         self.last_error: str | None = None
@@ -68,13 +71,15 @@ class LiveBundle:
             if target in (current, self._refused):
                 return False
             try:
-                bundle = bundles_mod.load_bundle(target, self._encoder.spec)
+                needed = {name: self._encoders.encoders[name].spec.as_dict() for name in self._scorer.signals}
+                bundle = bundles_mod.load_bundle(target, self._encoders.main.spec, signals=needed)
             except Exception as exc:  # damaged files fail in many ways (OSError, sqlite3, faiss)
                 self._refused = target
                 self.last_error = f"refused bundle {target.name}: {exc}"
                 log.error("%s", self.last_error)
                 return False
-            self._loaded = Loaded(RelatedFinder(bundle, self._threshold), target, datetime.now(UTC))
+            finder = RelatedFinder.from_settings(bundle, self._scorer, self._settings)
+            self._loaded = Loaded(finder, target, datetime.now(UTC))
             self._refused = None
             self.last_error = None
             log.info("serving bundle %s (%d articles)", bundle.version, len(bundle.store))

@@ -11,8 +11,10 @@ import pytest
 
 from embeddings.build import BuildReport, build_bundle
 from embeddings.cli import sample_corpus
-from embeddings.model import Encoder, SentenceTransformerEncoder, load_encoder
+from embeddings.model import SentenceTransformerEncoder, load_encoder
 from embeddings.settings import Settings
+from embeddings.signals import SIGNALS, SignalEncoders, signal_encoders
+from tests.fakes import HashingEncoder, fake_signals
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -27,6 +29,12 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def encoder(model_cache: Path) -> SentenceTransformerEncoder:
     """The real default model, loaded once per session."""
     return load_encoder(Settings(cache_dir=model_cache))
+
+
+@pytest.fixture(scope="session")
+def encoders(encoder: SentenceTransformerEncoder) -> SignalEncoders:
+    """Every signal's real encoder (e5, e5 over the head, multilingual USE), loaded once per session."""
+    return signal_encoders(encoder, SIGNALS)
 
 
 @pytest.fixture(scope="session")
@@ -47,16 +55,21 @@ def make_settings(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]:
     return make
 
 
-def build_with(settings: Settings, source: Path, encoder: Encoder, **kwargs: Any) -> BuildReport:
-    """Run a build with an already loaded encoder."""
-    return build_bundle(settings, source, lambda: encoder, progress=False, **kwargs)
+def build_with(
+    settings: Settings, source: Path, encoders: SignalEncoders | HashingEncoder, **kwargs: Any
+) -> BuildReport:
+    """Run a build with already loaded encoders (a hashing encoder stands for every signal)."""
+    loaded = fake_signals(encoders) if isinstance(encoders, HashingEncoder) else encoders
+    return build_bundle(settings, source, lambda: loaded, progress=False, **kwargs)
 
 
 @pytest.fixture(scope="session")
-def sample_bundles(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, encoder: Encoder) -> Path:
-    """A bundles directory with the sample corpus built by the real model (read-only for tests)."""
+def sample_bundles(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: Path, encoders: SignalEncoders
+) -> Path:
+    """A bundles directory with the sample corpus built by the real models (read-only for tests)."""
     bundles = tmp_path_factory.mktemp("sample") / "bundles"
-    build_with(Settings(bundles=bundles, cache_dir=model_cache), sample_corpus(), encoder)
+    build_with(Settings(bundles=bundles, cache_dir=model_cache), sample_corpus(), encoders)
     return bundles
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +12,31 @@ import pytest
 
 from embeddings import bundle as bundles_mod
 from embeddings.bundle import Bundle
-from embeddings.model import SentenceTransformerEncoder
-from embeddings.related import RelatedFinder, RelatedQuery, title_key
+from embeddings.policy import ListPolicy
+from embeddings.related import Origin, RelatedFinder, RelatedQuery, title_key
+from embeddings.scorer import load_scorer
+from embeddings.signals import SignalEncoders
 from embeddings.store import Filters
 from embeddings.text import article_text
 
 
 @pytest.fixture(scope="module")
-def finder(sample_bundles: Path, encoder: SentenceTransformerEncoder) -> Iterator[RelatedFinder]:
-    bundle: Bundle = bundles_mod.load_current(sample_bundles, encoder.spec)
-    yield RelatedFinder(bundle, duplicate_threshold=0.985)
-    bundle.close()
+def bundle(sample_bundles: Path, encoders: SignalEncoders) -> Iterator[Bundle]:
+    loaded: Bundle = bundles_mod.load_current(sample_bundles, encoders.main.spec, encoders.specs())
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module")
+def finder(bundle: Bundle) -> RelatedFinder:
+    """The service's ranking: the shipped scorer."""
+    return RelatedFinder(bundle, load_scorer("default"), duplicate_threshold=0.985)
+
+
+@pytest.fixture(scope="module")
+def baseline(bundle: Bundle) -> RelatedFinder:
+    """Plain cosine of the main embedding."""
+    return RelatedFinder(bundle, load_scorer("cosine"), duplicate_threshold=0.985)
 
 
 def _siblings(rows: list[dict[str, Any]], row: dict[str, Any]) -> set[str]:
@@ -86,12 +101,84 @@ def test_filters_and_exclusions(finder: RelatedFinder, sample_rows: list[dict[st
 
 
 def test_vector_query_matches_the_indexed_one(
-    finder: RelatedFinder, encoder: SentenceTransformerEncoder, sample_rows: list[dict[str, Any]]
+    finder: RelatedFinder, encoders: SignalEncoders, sample_rows: list[dict[str, Any]]
 ) -> None:
     row = next(r for r in sample_rows if r["lang"] == "en" and not r.get("copy_of"))
-    vector = encoder.encode([article_text(row["title"], row["body"])])[0]
-    stored = finder.bundle.index.reconstruct(finder.bundle.store.get(row["id"]).rowid)  # type: ignore[union-attr]
-    assert float(vector @ stored) > 0.9999
+    vectors = {name: v[0] for name, v in encoders.encode([article_text(row["title"], row["body"])]).items()}
+    stored = finder.bundle.store.get(row["id"])
+    assert stored is not None
+    for name, vector in vectors.items():
+        assert float(vector @ finder.bundle.vectors(name, np.array([stored.rowid]))[0]) > 0.9999
     _, indexed = finder.for_article(row["id"], RelatedQuery(k=4))
-    preview = finder.for_vector(vector, RelatedQuery(k=4), title=row["title"])
+    origin = Origin(title_key=title_key(row["title"]), lang=stored.lang, published_at=stored.published_at)
+    preview = finder.for_vectors(vectors, RelatedQuery(k=4), origin)
     assert [h.article.id for h in preview] == [h.article.id for h in indexed]
+
+
+def _originals(rows: list[dict[str, Any]], lang: str | None = None) -> list[dict[str, Any]]:
+    return [r for r in rows if not r.get("copy_of") and (lang is None or r["lang"] == lang)]
+
+
+def _same_language_share(finder: RelatedFinder, rows: list[dict[str, Any]], policy: ListPolicy) -> float:
+    same = []
+    for row in rows:
+        _, hits = finder.for_article(row["id"], RelatedQuery(k=4, policy=policy))
+        same += [h.article.lang == row["lang"] for h in hits]
+    return float(np.mean(same))
+
+
+def test_language_policies_shape_lists(finder: RelatedFinder, sample_rows: list[dict[str, Any]]) -> None:
+    rows = _originals(sample_rows, "fr") + _originals(sample_rows, "en")[:12]
+    shares = {
+        name: _same_language_share(finder, rows, ListPolicy(lang_policy=name))
+        for name in ("same_only", "same_first", "any", "others_first")
+    }
+    assert shares["same_only"] == 1.0
+    assert shares["same_first"] > shares["any"] > shares["others_first"]
+
+
+def test_date_policies(finder: RelatedFinder, sample_rows: list[dict[str, Any]]) -> None:
+    for row in _originals(sample_rows)[::7]:
+        article, past = finder.for_article(row["id"], RelatedQuery(k=4, policy=ListPolicy(past_only=True)))
+        assert article.published_at is not None
+        assert all(h.article.published_at and h.article.published_at <= article.published_at for h in past)
+        _, near = finder.for_article(row["id"], RelatedQuery(k=4, policy=ListPolicy(window_days=3)))
+        for hit in near:
+            assert hit.article.published_at is not None
+            assert abs(hit.article.published_at - article.published_at) <= timedelta(days=3)
+
+
+def test_explained_parts_add_up(finder: RelatedFinder, sample_rows: list[dict[str, Any]]) -> None:
+    _, hits = finder.for_article(sample_rows[0]["id"], RelatedQuery(k=4))
+    for hit in hits:
+        parts = hit.parts
+        assert set(parts) == {"main", "head", "use", "relatedness", "freshness", "language", "redundancy"}
+        assert hit.score == pytest.approx(
+            parts["relatedness"] + parts["freshness"] + parts["language"], abs=1e-5
+        )
+        assert parts["freshness"] <= 0 <= parts["language"]
+    assert hits[0].parts["redundancy"] == 0.0  # nothing above the first result
+
+
+def test_without_diversity_the_list_is_sorted_by_score(
+    finder: RelatedFinder, sample_rows: list[dict[str, Any]]
+) -> None:
+    for row in _originals(sample_rows)[::10]:
+        _, hits = finder.for_article(row["id"], RelatedQuery(k=8, policy=ListPolicy(diversity=0.0)))
+        scores = [h.score for h in hits]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_reprints_collapse_into_an_entry_that_names_them(
+    finder: RelatedFinder, sample_rows: list[dict[str, Any]]
+) -> None:
+    named = 0
+    for copy in (r for r in sample_rows if r.get("copy_of")):
+        pair = {copy["id"], copy["copy_of"]}
+        sibling = next(r for r in sorted(_siblings(sample_rows, copy)) if r not in pair)
+        _, hits = finder.for_article(sibling, RelatedQuery(k=10))
+        for hit in hits:
+            if hit.article.id in pair:
+                assert set(hit.copies) == pair - {hit.article.id}
+                named += 1
+    assert named >= 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +14,17 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from embeddings import bundle as bundles_mod
-from embeddings.model import SentenceTransformerEncoder
 from embeddings.settings import Settings
+from embeddings.signals import SignalEncoders
 from service.app import create_app
 from tests.conftest import build_with, write_jsonl
-from tests.fakes import HashingEncoder
+from tests.fakes import HashingEncoder, fake_signals
 
 
 @pytest.fixture(scope="module")
-def client(
-    sample_bundles: Path, model_cache: Path, encoder: SentenceTransformerEncoder
-) -> Iterator[TestClient]:
+def client(sample_bundles: Path, model_cache: Path, encoders: SignalEncoders) -> Iterator[TestClient]:
     settings = Settings(bundles=sample_bundles, cache_dir=model_cache)
-    with TestClient(create_app(settings, encoder)) as test_client:
+    with TestClient(create_app(settings, encoders)) as test_client:
         yield test_client
 
 
@@ -53,9 +52,10 @@ def test_related_lists_the_same_story(client: TestClient, sample_rows: list[dict
     related = body["related"]
     assert len(related) == 4
     assert [story[item["id"]] for item in related] == [original["story"]] * 4
-    assert set(related[0]) == {"id", "title", "url", "published_at", "lang", "section", "score"}
-    scores = [item["score"] for item in related]
-    assert scores == sorted(scores, reverse=True)
+    fields = {"id", "title", "url", "published_at", "lang", "section", "score", "copies", "explain"}
+    assert set(related[0]) == fields
+    assert all(item["explain"] is None for item in related)
+    assert body["scorer"] == "curves-main-head-use"
 
 
 def test_never_the_article_itself_nor_a_copy(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
@@ -164,7 +164,7 @@ def test_not_ready_then_hot_swap_then_refusal(tmp_path: Path, make_settings: Cal
     settings = make_settings(reload_interval=0.05)
     encoder = HashingEncoder()
     rows = [{"id": f"a{i}", "title": f"story {i % 3} headline {i}"} for i in range(10)]
-    with TestClient(create_app(settings, encoder)) as client:
+    with TestClient(create_app(settings, fake_signals(encoder))) as client:
         err = _assert_error(client.get("/readyz"), 503, "not_ready")
         assert "no bundle published" in err["message"]
         _assert_error(client.get("/v1/articles/a1/related"), 503, "not_ready")
@@ -203,7 +203,7 @@ def test_requests_in_flight_survive_a_swap(tmp_path: Path, make_settings: Callab
     build_with(settings, source, encoder)
     statuses: list[int] = []
     stop = threading.Event()
-    with TestClient(create_app(settings, encoder)) as client:
+    with TestClient(create_app(settings, fake_signals(encoder))) as client:
 
         def hammer() -> None:
             while not stop.is_set():
@@ -227,7 +227,7 @@ def _fake_app_with(
     settings = make_settings(**kw)
     encoder = HashingEncoder()
     build_with(settings, write_jsonl(tmp_path / "rows.jsonl", rows), encoder)
-    return settings, encoder, create_app(settings, encoder)
+    return settings, encoder, create_app(settings, fake_signals(encoder))
 
 
 def test_ids_with_slashes_and_unicode(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
@@ -281,3 +281,38 @@ def test_unexpected_errors_keep_the_error_shape(
     with TestClient(app, raise_server_exceptions=False) as client:
         app.state.live.get().finder.bundle.store.close()  # the store fails under the route
         _assert_error(client.get("/v1/articles/a1"), 500, "internal_error")
+
+
+def test_explain_and_policy_parameters(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
+    french = [r for r in sample_rows if r["lang"] == "fr" and not r.get("copy_of")]
+    row = max(french, key=lambda r: datetime.fromisoformat(r["published_at"]))  # the latest has a past
+    params: dict[str, Any] = {"k": 4, "explain": "true", "lang_policy": "same_only", "past_only": "true"}
+    body = client.get(f"/v1/articles/{row['id']}/related", params=params).json()
+    assert len(body["related"]) == 4, body
+    for item in body["related"]:
+        assert item["lang"] == "fr"
+        assert datetime.fromisoformat(item["published_at"]) <= datetime.fromisoformat(row["published_at"])
+        parts = item["explain"]
+        assert set(parts) == {"main", "head", "use", "relatedness", "freshness", "language", "redundancy"}
+        assert item["score"] == pytest.approx(
+            parts["relatedness"] + parts["freshness"] + parts["language"], abs=1e-5
+        )
+    for bad in ({"lang_policy": "klingon"}, {"diversity": 2}, {"window_days": 0}):
+        _assert_error(client.get(f"/v1/articles/{row['id']}/related", params=bad), 422, "invalid_request")
+
+
+def test_preview_uses_its_language_and_date(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
+    row = next(r for r in sample_rows if r["lang"] == "ar" and not r.get("copy_of"))
+    request = {
+        "title": row["title"],
+        "body": row["body"],
+        "language": "ar",
+        "published_at": row["published_at"],
+        "lang_policy": "same_only",
+        "window_days": 2,
+        "explain": True,
+    }
+    body = client.post("/v1/related", json=request).json()
+    assert body["related"] and all(item["lang"] == "ar" for item in body["related"])
+    assert row["id"] not in {item["id"] for item in body["related"]}  # its own text is a copy
+    assert all(item["explain"]["language"] == 0.0 for item in body["related"])  # same_only adds nothing

@@ -40,3 +40,10 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     text = README.read_text(encoding="utf-8")
     missing = [name for name in Settings.model_fields if f"RELATED_{name.upper()}" not in text]
     assert missing == []
+
+
+def test_window_can_be_turned_off_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELATED_WINDOW_DAYS", "none")
+    assert Settings().window_days is None
+    monkeypatch.setenv("RELATED_WINDOW_DAYS", "30")
+    assert Settings().window_days == 30.0

@@ -1,0 +1,88 @@
+"""List policies: which candidates may appear, and how date and language move them up or down."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from embeddings.errors import InvalidQueryError
+from embeddings.settings import LangPolicy, Settings
+
+LANG_POLICIES: tuple[LangPolicy, ...] = ("same_first", "any", "others_first", "same_only")
+_DAY = 86400.0
+
+
+# The defaults live in one place, the settings class.
+_DEFAULTS: dict[str, Any] = {name: field.default for name, field in Settings.model_fields.items()}
+
+
+@dataclass(frozen=True)
+class ListPolicy:
+    """How a related list is assembled beyond raw relatedness (see Settings for each field)."""
+
+    lang_policy: LangPolicy = _DEFAULTS["lang_policy"]
+    language_weight: float = _DEFAULTS["language_weight"]
+    diversity: float = _DEFAULTS["diversity"]
+    window_days: float | None = _DEFAULTS["window_days"]
+    past_only: bool = _DEFAULTS["past_only"]
+    freshness_half_life_days: float = _DEFAULTS["freshness_half_life_days"]
+    freshness_weight: float = _DEFAULTS["freshness_weight"]
+
+    def __post_init__(self) -> None:
+        if self.lang_policy not in LANG_POLICIES:
+            raise InvalidQueryError(f"lang_policy must be one of {', '.join(LANG_POLICIES)}")
+        if not 0.0 <= self.diversity <= 1.0:
+            raise InvalidQueryError("diversity must be between 0 and 1")
+        if self.window_days is not None and self.window_days <= 0:
+            raise InvalidQueryError("window_days must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ListPolicy:
+        """The configured defaults."""
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
+
+    @classmethod
+    def off(cls) -> ListPolicy:
+        """No policy at all: rank by relatedness alone (the baseline)."""
+        return cls(
+            lang_policy="any", language_weight=0.0, diversity=0.0, window_days=None, freshness_weight=0.0
+        )
+
+    def with_overrides(self, **overrides: Any) -> ListPolicy:
+        """This policy with the given fields replaced (None leaves a field as it is)."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def admits(
+        self, query_date: datetime | None, query_lang: str | None, date: datetime | None, lang: str | None
+    ) -> bool:
+        """Whether a candidate may appear at all (undated articles pass the date rules)."""
+        if self.lang_policy == "same_only" and query_lang and lang != query_lang:
+            return False
+        if query_date is None or date is None:
+            return True
+        if self.past_only and date > query_date:
+            return False
+        return self.window_days is None or abs(date - query_date) <= timedelta(days=self.window_days)
+
+    def freshness(self, query_date: datetime | None, dates: list[datetime | None]) -> np.ndarray:
+        """Score taken off each candidate for its date gap to the query (0 when either has no date)."""
+        out = np.zeros(len(dates))
+        if query_date is None or self.freshness_weight == 0:
+            return out
+        for i, date in enumerate(dates):
+            if date is not None:
+                gap = abs((date - query_date).total_seconds()) / _DAY
+                out[i] = -self.freshness_weight * (1.0 - 0.5 ** (gap / self.freshness_half_life_days))
+        return out
+
+    def language(self, query_lang: str | None, langs: list[str | None]) -> np.ndarray:
+        """Score added to each candidate for its language."""
+        if not query_lang or self.lang_policy in ("any", "same_only"):
+            return np.zeros(len(langs))
+        same = np.array([lang == query_lang for lang in langs], dtype=bool)
+        preferred = same if self.lang_policy == "same_first" else ~same
+        return np.where(preferred, self.language_weight, 0.0)

@@ -1,0 +1,102 @@
+"""List policies and the scorer, as pure logic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.errors import InvalidQueryError, ModelError
+from embeddings.policy import ListPolicy
+from embeddings.scorer import Curve, Scorer, ScorerConfig, SignalTerm, load_scorer, save_scorer
+from embeddings.settings import Settings
+
+DAY = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def test_freshness_decays_by_half_life() -> None:
+    policy = ListPolicy(freshness_half_life_days=10, freshness_weight=0.4)
+    dates = [DAY, DAY - timedelta(days=10), DAY + timedelta(days=10), DAY - timedelta(days=1000), None]
+    got = policy.freshness(DAY, dates)
+    assert got == pytest.approx([0.0, -0.2, -0.2, -0.4, 0.0], abs=1e-6)
+    assert not policy.freshness(None, dates).any()  # an undated query has no gaps
+
+
+def test_language_policies() -> None:
+    langs: list[str | None] = ["ar", "en", None]
+    assert list(ListPolicy(lang_policy="same_first", language_weight=0.5).language("ar", langs)) == [
+        0.5,
+        0,
+        0,
+    ]
+    assert list(ListPolicy(lang_policy="others_first", language_weight=0.5).language("ar", langs)) == [
+        0,
+        0.5,
+        0.5,
+    ]
+    assert not ListPolicy(lang_policy="any").language("ar", langs).any()
+    same_only = ListPolicy(lang_policy="same_only")
+    assert same_only.admits(None, "ar", None, "ar") and not same_only.admits(None, "ar", None, "en")
+
+
+def test_date_rules_admit_undated_articles() -> None:
+    policy = ListPolicy(window_days=30, past_only=True)
+    assert policy.admits(DAY, None, DAY - timedelta(days=29), None)
+    assert not policy.admits(DAY, None, DAY - timedelta(days=31), None)
+    assert not policy.admits(DAY, None, DAY + timedelta(hours=1), None)  # past only
+    assert policy.admits(DAY, None, None, None) and policy.admits(None, None, DAY, None)
+    assert ListPolicy(window_days=None).admits(DAY, None, DAY - timedelta(days=3650), None)
+
+
+def test_policy_defaults_overrides_and_errors() -> None:
+    settings = Settings(diversity=0.3, lang_policy="any", window_days=None)
+    policy = ListPolicy.from_settings(settings)
+    assert (policy.diversity, policy.lang_policy, policy.window_days) == (0.3, "any", None)
+    assert policy.with_overrides(diversity=None, past_only=True).past_only
+    assert policy.with_overrides(diversity=None).diversity == 0.3
+    with pytest.raises(InvalidQueryError):
+        ListPolicy(diversity=1.5)
+    with pytest.raises(InvalidQueryError):
+        ListPolicy(lang_policy="klingon_first")  # type: ignore[arg-type]
+
+
+def test_scorer_standardizes_and_weighs() -> None:
+    config = ScorerConfig(
+        name="t",
+        signals={
+            "main": SignalTerm(mean=0.8, std=0.1, weight=0.25),
+            "use": SignalTerm(mean=0.4, std=0.2, weight=0.75, curve=Curve(x=[0.2, 0.6], y=[0.0, 1.0])),
+        },
+        intercept=0.1,
+    )
+    scorer = Scorer(config)
+    query = {"main": np.array([1.0, 0.0]), "use": np.array([0.0, 1.0])}
+    candidates = {
+        "main": np.array([[0.9, 0.0], [0.8, 0.0], [0.8, 0.0]]),
+        "use": np.array([[0.0, 0.5], [0.0, 0.1], [0.0, 0.05]]),
+    }
+    relatedness, cosines = scorer.score(query, candidates)
+    assert cosines["main"] == pytest.approx([0.9, 0.8, 0.8])
+    # 0.1 + 0.25 * z_main + 0.75 * curve(use): z_main = 1, 0, 0; curve = 0.75, 0 (flat below 0.2), 0
+    assert relatedness == pytest.approx([0.9125, 0.1, 0.1], abs=1e-3)
+    assert relatedness[1] > relatedness[2]  # flat ends still order the cosines
+
+
+def test_scorer_files(tmp_path: Path) -> None:
+    shipped = load_scorer("default")
+    assert set(shipped.signals) == {"main", "head", "use"} and shipped.config.fitted_on["pairs"] > 1000
+    cosine = load_scorer("cosine")
+    raw = np.array([0.5, 0.8, 0.85, 0.9, 0.99])
+    assert list(np.argsort(cosine.combine({"main": raw}))) == [0, 1, 2, 3, 4]  # ranks as the cosine
+    assert set(cosine.signals) == {"main"}
+    save_scorer(shipped.config, tmp_path / "s.json")
+    assert load_scorer(str(tmp_path / "s.json")).config == shipped.config
+    (tmp_path / "bad.json").write_text(
+        '{"name": "x", "signals": {"use": {"mean": 0, "std": 1, "weight": 1}}}'
+    )
+    with pytest.raises(ModelError, match="main"):
+        load_scorer(str(tmp_path / "bad.json"))
+    with pytest.raises(ModelError, match="cannot load scorer"):
+        load_scorer(str(tmp_path / "missing.json"))
