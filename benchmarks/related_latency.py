@@ -52,6 +52,7 @@ def pick_ids(bundle: bundles_mod.Bundle, n: int, seed: int) -> list[str]:
 BASELINE_ENV = {
     "RELATED_SCORER": "cosine",
     "RELATED_REPRINT_OVERLAP": "1",
+    "RELATED_RERANK_DEPTH": "1",
     "RELATED_DIVERSITY": "0",
     "RELATED_LANG_POLICY": "any",
     "RELATED_FRESHNESS_WEIGHT": "0",
@@ -61,11 +62,13 @@ BASELINE_ENV = {
 def in_process(bundle: bundles_mod.Bundle, ids: list[str], k: int, settings: Settings) -> dict[str, Any]:
     """Time RelatedFinder.for_article directly (what a route does, minus HTTP), both rankers alternating."""
     import faiss
+    import threadpoolctl
 
     faiss.omp_set_num_threads(1)
+    threadpoolctl.threadpool_limits(limits=1, user_api="blas")  # as the service does
     rankers = {
         "baseline": (
-            RelatedFinder.from_settings(bundle, load_scorer("cosine"), settings, word_reprints=False),
+            RelatedFinder.from_settings(bundle, load_scorer("cosine"), settings, plain=True),
             ListPolicy.off(),
         ),
         "service": (

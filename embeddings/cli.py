@@ -131,7 +131,7 @@ def _rankers(settings: Settings) -> list[Ranker]:
     from embeddings.ranking_eval import Ranker
 
     scorer = load_scorer(settings.scorer)
-    baseline = Ranker("baseline: cosine, no policy", load_scorer(COSINE_SCORER), ListPolicy.off(), False)
+    baseline = Ranker("baseline: cosine, no policy", load_scorer(COSINE_SCORER), ListPolicy.off(), plain=True)
     rankers = [baseline]
     if scorer.name != COSINE_SCORER:
         rankers.append(Ranker(f"scorer {scorer.name}, no policy", scorer, ListPolicy.off()))
@@ -194,7 +194,7 @@ def run_evaluate_lists(args: argparse.Namespace) -> int:
     try:
         result: dict[str, Any] = {"bundle": bundle.version, "rankers": {}}
         for ranker in _rankers(settings):
-            finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.word_reprints)
+            finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.plain)
             ids = sample_ids(finder, args.queries or None, args.seed)
             stats = list_statistics(
                 finder, ids, args.k, ranker.policy, args.story_threshold, settings.reprint_overlap

@@ -34,12 +34,12 @@ LIST_DEPTH = 10  # MRR@10 and nDCG@10
 
 @dataclass(frozen=True)
 class Ranker:
-    """A named way to rank: a scorer, a list policy, and whether shared words mark reprints."""
+    """A named way to rank: a scorer, a list policy, and whether it is the plain baseline pipeline."""
 
     name: str
     scorer: Scorer
     policy: ListPolicy
-    word_reprints: bool = True
+    plain: bool = False  # see RelatedFinder.from_settings
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def cross_validated_ranks(
             continue
         train_pairs = [p for p, t in zip(pairs, train, strict=True) if t]
         config = FITS[kind](train_pairs, {n: c[train] for n, c in cosines.items()}, f"cv-{f}", "")
-        finder = RelatedFinder.from_settings(bundle, Scorer(config), settings, ranker.word_reprints)
+        finder = RelatedFinder.from_settings(bundle, Scorer(config), settings, ranker.plain)
         fold_ranks = _ranks(finder, [queries[i] for i in held_out], ranker.policy)
         ranks.update(zip(held_out, fold_ranks, strict=True))
     return [ranks.get(i) for i in range(len(queries))]
@@ -218,7 +218,7 @@ def evaluate_retrieval(
     try:
         result: dict[str, Any] = {"corpus": len(bundle.store), "queries": len(queries), "rankers": {}}
         for ranker in rankers:
-            finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.word_reprints)
+            finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.plain)
             result["rankers"][ranker.name] = _figures_by_lang(queries, _ranks(finder, queries, ranker.policy))
             kind = str(ranker.scorer.config.fitted_on.get("kind"))
             if kind in FITS and ranker.scorer.name != COSINE_SCORER:

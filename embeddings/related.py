@@ -13,7 +13,7 @@ import numpy as np
 from embeddings.bundle import Bundle
 from embeddings.errors import ArticleNotFoundError, BundleMismatchError, InvalidQueryError
 from embeddings.policy import ListPolicy
-from embeddings.reprints import overlap
+from embeddings.reprints import overlap, overlap_matrix
 from embeddings.scorer import Scorer
 from embeddings.settings import Settings
 from embeddings.signals import MAIN
@@ -100,11 +100,18 @@ class RelatedFinder:
 
     @classmethod
     def from_settings(
-        cls, bundle: Bundle, scorer: Scorer, settings: Settings, word_reprints: bool = True
+        cls, bundle: Bundle, scorer: Scorer, settings: Settings, plain: bool = False
     ) -> RelatedFinder:
-        """A finder with the configured copy thresholds and depth (`word_reprints`: shared words count)."""
-        overlap = settings.reprint_overlap if word_reprints else None
-        return cls(bundle, scorer, settings.duplicate_threshold, settings.rerank_depth, overlap)
+        """A finder with the configured thresholds and depth.
+
+        `plain` is the baseline: the nearest neighbours only (no deeper candidate pool to rerank),
+        reprints recognized by text hash, title and cosine but not by shared words.
+        """
+        if plain:
+            return cls(bundle, scorer, settings.duplicate_threshold, 0, None)
+        return cls(
+            bundle, scorer, settings.duplicate_threshold, settings.rerank_depth, settings.reprint_overlap
+        )
 
     def for_article(self, article_id: str, query: RelatedQuery) -> tuple[StoredArticle, list[Hit]]:
         """The article with `article_id` and its related list."""
@@ -213,47 +220,38 @@ class RelatedFinder:
         """Greedy MMR over the candidates; reprints of a chosen article collapse into it."""
         scores = np.array([c.score for c in candidates])
         similarity = main @ main.T
-        shared = np.stack([overlap(sig, signatures) for sig in signatures])
-        redundancy = np.full(len(candidates), -np.inf)
+        reprints = self._reprint_matrix(candidates, similarity, signatures)
+        redundancy = np.zeros(len(candidates))
         alive = np.ones(len(candidates), dtype=bool)
-        chosen: list[_Candidate] = []
-        chosen_idx: list[int] = []
+        chosen: list[int] = []
         while len(chosen) < k and alive.any():
-            penalty = np.where(np.isfinite(redundancy), redundancy, 0.0)
-            value = np.where(alive, (1.0 - diversity) * scores - diversity * penalty, -np.inf)
+            value = np.where(alive, (1.0 - diversity) * scores - diversity * redundancy, -np.inf)
             best = int(np.argmax(value))
             alive[best] = False
-            cand = candidates[best]
-            reprint_of = self._reprint_of(cand, best, chosen, chosen_idx, similarity, shared)
-            if reprint_of is not None:
-                reprint_of.copies.append(cand.article.id)
+            earlier = [j for j in chosen if reprints[best, j]]
+            if earlier:
+                candidates[earlier[0]].copies.append(candidates[best].article.id)
                 continue
-            cand.parts["redundancy"] = round(float(penalty[best]), 6)
-            chosen.append(cand)
-            chosen_idx.append(best)
+            candidates[best].parts["redundancy"] = round(float(redundancy[best]), 6)
+            chosen.append(best)
             redundancy = np.maximum(redundancy, similarity[best])
         for i in np.flatnonzero(alive):  # name every reprint of a listed article, picked or not
-            reprint_of = self._reprint_of(candidates[i], int(i), chosen, chosen_idx, similarity, shared)
-            if reprint_of is not None:
-                reprint_of.copies.append(candidates[i].article.id)
-        return chosen
+            earlier = [j for j in chosen if reprints[i, j]]
+            if earlier:
+                candidates[earlier[0]].copies.append(candidates[i].article.id)
+        return [candidates[i] for i in chosen]
 
-    def _reprint_of(
-        self,
-        cand: _Candidate,
-        idx: int,
-        chosen: list[_Candidate],
-        chosen_idx: list[int],
-        similarity: np.ndarray,
-        shared: np.ndarray,
-    ) -> _Candidate | None:
-        key = title_key(cand.article.title)
-        for other, j in zip(chosen, chosen_idx, strict=True):
-            if (
-                similarity[idx, j] >= self.duplicate_threshold
-                or shared[idx, j] >= self.reprint_overlap
-                or other.article.content_hash == cand.article.content_hash
-                or (key and title_key(other.article.title) == key)
-            ):
-                return other
-        return None
+    def _reprint_matrix(
+        self, candidates: list[_Candidate], similarity: np.ndarray, signatures: np.ndarray
+    ) -> np.ndarray:
+        """Which candidates are reprints of which: same text, same title words, cosine or shared words."""
+        hashes = np.array([c.article.content_hash for c in candidates])
+        keys = np.array([title_key(c.article.title) for c in candidates])
+        same_title = (keys[:, None] == keys[None, :]) & (keys[:, None] != "")
+        shared = overlap_matrix(signatures)
+        return np.asarray(
+            (similarity >= self.duplicate_threshold)
+            | (shared >= self.reprint_overlap)
+            | (hashes[:, None] == hashes[None, :])
+            | same_title
+        )

@@ -57,3 +57,12 @@ def overlap(one: np.ndarray, many: np.ndarray) -> np.ndarray:
     shares = np.asarray((many == one[None, :]).mean(axis=1), dtype=np.float64)
     empty = np.all(many == _EMPTY, axis=1) | bool(np.all(one == _EMPTY))
     return np.where(empty, 0.0, shares)
+
+
+def overlap_matrix(rows: np.ndarray) -> np.ndarray:
+    """Estimated word-set Jaccard overlap of every pair of rows (0 where either has no words)."""
+    shares = np.asarray((rows[:, None, :] == rows[None, :, :]).mean(axis=2), dtype=np.float64)
+    empty = np.all(rows == _EMPTY, axis=1)
+    shares[empty, :] = 0.0
+    shares[:, empty] = 0.0
+    return shares

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embeddings.reprints import PERMUTATIONS, overlap, signature, signatures, words
+from embeddings.reprints import PERMUTATIONS, overlap, overlap_matrix, signature, signatures, words
 
 WIRE = (
     "أعلنت وزارة الصحة اليوم تسجيل حالات جديدة في المنطقة الشرقية وأكدت أن الفرق الطبية تتابع "
@@ -36,3 +36,10 @@ def test_texts_without_words_are_nobodys_reprint() -> None:
     empty = signature("!!! ???")
     assert overlap(empty, np.stack([empty, signature(WIRE)])).tolist() == [0.0, 0.0]
     assert overlap(signature(WIRE), empty).tolist() == [0.0]
+
+
+def test_overlap_matrix_matches_row_by_row() -> None:
+    rows = signatures([WIRE, WIRE.replace("اليوم", "أمس"), "!!!", "ارتفاع أسعار النفط"])
+    matrix = overlap_matrix(rows)
+    for i, row in enumerate(rows):
+        assert matrix[i].tolist() == overlap(row, rows).tolist()
