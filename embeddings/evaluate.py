@@ -72,9 +72,9 @@ def read_pairs(path: Path) -> list[ScoredPair]:
         try:
             row = json.loads(line)
             group = str(row.get("pair_id") or f"line-{line_no}")
-            pairs.append(
-                ScoredPair(_side(row, "1"), _side(row, "2"), _lang(row), float(row["Overall"]), group)
-            )
+            sides = _side(row, "1"), _side(row, "2")
+            translated = bool(row.get("augmented_mt"))
+            pairs.append(ScoredPair(*sides, _lang(row), float(row["Overall"]), group, translated))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InputError(f"{path}:line {line_no}: not a scored pair ({exc})") from exc
     if len(pairs) < 3:

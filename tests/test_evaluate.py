@@ -27,7 +27,7 @@ from embeddings.evaluate import (
 from embeddings.scorer import Scorer, load_scorer
 from embeddings.signals import SIGNALS, SignalEncoders
 from service.cli import main
-from tests.conftest import write_jsonl
+from tests.conftest import SHARED_DATA, needs_shared, write_jsonl
 from tests.fakes import RefusingEncoder
 
 
@@ -212,3 +212,13 @@ def test_bad_pairs_files_are_refused(tmp_path: Path) -> None:
         read_pairs(write_jsonl(tmp_path / "a.jsonl", [{"text1": "a", "text2": "b"}]))
     with pytest.raises(InputError, match="at least 3"):
         read_pairs(write_jsonl(tmp_path / "b.jsonl", PAIRS[:2]))
+
+
+@needs_shared
+def test_the_development_pairs(tmp_path: Path, encoders: SignalEncoders) -> None:
+    pairs = read_pairs(SHARED_DATA / "semeval2022_task8" / "train_pairs_hfl_sample.jsonl")
+    assert len(pairs) == 2566 and sum(p.translated for p in pairs) == 972
+    sample = pairs[::40]  # 65 pairs, every language
+    cosines = pair_cosines(sample, encoders, SIGNALS, tmp_path / "cache.sqlite")
+    result = evaluate_pairs(sample, cosines, load_scorer("default"))
+    assert result["pearson"] > 0.5 and result["pearson"] > result["signals"]["main"]["pearson"] - 0.05
