@@ -188,7 +188,7 @@ def fit_zmean(
 
 def isotonic_curve(x: np.ndarray, y: np.ndarray, knots: int = CURVE_KNOTS) -> Curve:
     """The increasing curve closest to (x, y) in least squares (pool adjacent violators), as knots."""
-    order = np.argsort(x, kind="mergesort")
+    order = np.lexsort((-y, x))  # equal x: highest y first, so the violators pool them into one block
     blocks: list[list[float]] = []  # [sum of x, sum of y, count]
     for xi, yi in zip(x[order], y[order], strict=True):
         blocks.append([float(xi), float(yi), 1.0])

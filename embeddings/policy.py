@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from embeddings.errors import InvalidQueryError
 from embeddings.settings import LangPolicy, Settings
+from embeddings.store import Filters
 
 LANG_POLICIES: tuple[LangPolicy, ...] = ("same_first", "any", "others_first", "same_only")
 _DAY = 86400.0
+_FAR = 1e15  # seconds: SQLite wants finite bounds
 
 
 # The defaults live in one place, the settings class.
@@ -66,7 +69,31 @@ class ListPolicy:
             return True
         if self.past_only and date > query_date:
             return False
-        return self.window_days is None or abs(date - query_date) <= timedelta(days=self.window_days)
+        gap = abs((date - query_date).total_seconds())
+        return self.window_days is None or gap <= self.window_days * _DAY
+
+    def restrict(
+        self,
+        filters: Filters,
+        query_date: datetime | None,
+        query_lang: str | None,
+        dated: tuple[float, float] | None,
+    ) -> Filters:
+        """`filters` narrowed by the language and date rules, so that the search pool is what they admit.
+
+        `dated` is the bundle's range of publication dates: a window that spans it restricts nothing.
+        """
+        same_lang = query_lang if self.lang_policy == "same_only" and query_lang else None
+        window = None
+        if query_date is not None and (self.window_days is not None or self.past_only):
+            at = query_date.timestamp()
+            span = self.window_days * _DAY if self.window_days is not None else math.inf
+            window = (at - span, at if self.past_only else at + span)
+            if dated is not None and window[0] <= dated[0] and dated[1] <= window[1]:
+                window = None
+            elif window is not None:
+                window = (max(window[0], -_FAR), min(window[1], _FAR))
+        return dataclasses.replace(filters, same_lang=same_lang, window=window)
 
     def freshness(self, query_date: datetime | None, dates: list[datetime | None]) -> np.ndarray:
         """Score taken off each candidate for its date gap to the query (0 when either has no date)."""

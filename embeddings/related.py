@@ -97,6 +97,7 @@ class RelatedFinder:
         self.depth = depth  # candidates FAISS retrieves for the scorer
         # None: reprints are recognized by text hash, title and cosine only (the baseline's way).
         self.reprint_overlap = 2.0 if reprint_overlap is None else reprint_overlap
+        self._dated = bundle.store.date_range()
 
     @classmethod
     def from_settings(
@@ -142,8 +143,9 @@ class RelatedFinder:
         if origin.rowid is not None:
             excluded.add(origin.rowid)
         allowed: np.ndarray | None = None
-        if query.filters.active():
-            allowed = store.eligible(query.filters)
+        filters = query.policy.restrict(query.filters, origin.published_at, origin.lang, self._dated)
+        if filters.active():
+            allowed = store.eligible(filters)
             if excluded:
                 allowed = allowed[~np.isin(allowed, list(excluded))]
             if len(allowed) == 0:

@@ -8,6 +8,7 @@ The Jaccard overlap of two word sets is estimated by the share of equal MinHash 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import zlib
@@ -16,14 +17,27 @@ from collections.abc import Sequence
 import numpy as np
 
 PERMUTATIONS = 64  # estimates a Jaccard overlap to about +-0.06
+# Headlines alone are too short to judge by shared words ("slash story one", "slash story two"
+# share half): texts with fewer distinct words get no signature and are judged by the other tests.
+MIN_WORDS = 16
 _PRIME = np.uint64((1 << 61) - 1)
 _MASK = np.uint64((1 << 32) - 1)
 _WORD = re.compile(r"\w+")
 _MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")  # Arabic diacritics and tatweel
-_rng = np.random.default_rng(20260301)  # fixed: signatures must match across builds and processes
-_A = _rng.integers(1, (1 << 61) - 1, size=PERMUTATIONS, dtype=np.uint64)
-_B = _rng.integers(0, (1 << 61) - 1, size=PERMUTATIONS, dtype=np.uint64)
-_EMPTY = np.full(PERMUTATIONS, np.iinfo(np.uint32).max, dtype=np.uint32)  # a text without words
+
+
+def _constants(tag: str) -> np.ndarray:
+    # From SHA-256, not a random generator: signatures must match across builds, processes and versions.
+    values = [
+        int.from_bytes(hashlib.sha256(f"{tag}{i}".encode()).digest()[:8], "little")
+        for i in range(PERMUTATIONS)
+    ]
+    return np.array([v % ((1 << 61) - 2) + 1 for v in values], dtype=np.uint64)
+
+
+_A = _constants("reprints-a")
+_B = _constants("reprints-b")
+_EMPTY = np.full(PERMUTATIONS, np.iinfo(np.uint32).max, dtype=np.uint32)  # a short text
 
 
 def words(text: str) -> set[str]:
@@ -33,10 +47,11 @@ def words(text: str) -> set[str]:
 
 
 def signature(text: str) -> np.ndarray:
-    """The MinHash signature (PERMUTATIONS uint32 values) of a text's word set."""
-    hashes = np.fromiter((zlib.crc32(w.encode()) for w in words(text)), dtype=np.uint64)
-    if len(hashes) == 0:
+    """The MinHash signature (PERMUTATIONS uint32 values) of a text's word set (empty if it is short)."""
+    distinct = words(text)
+    if len(distinct) < MIN_WORDS:
         return _EMPTY.copy()
+    hashes = np.fromiter((zlib.crc32(w.encode()) for w in distinct), dtype=np.uint64)
     # Universal hashing a*h + b mod a Mersenne prime; uint64 products wrap, which still mixes well.
     mixed = (hashes[:, None] * _A[None, :] + _B[None, :]) % _PRIME
     lowest: np.ndarray = (mixed.min(axis=0) & _MASK).astype(np.uint32)
@@ -52,7 +67,7 @@ def signatures(texts: Sequence[str]) -> np.ndarray:
 
 
 def overlap(one: np.ndarray, many: np.ndarray) -> np.ndarray:
-    """Estimated word-set Jaccard overlap of one signature with each row of `many` (0 for no words)."""
+    """Estimated word-set Jaccard overlap of one signature with each row of `many` (0 for short texts)."""
     many = np.atleast_2d(many)
     shares = np.asarray((many == one[None, :]).mean(axis=1), dtype=np.float64)
     empty = np.all(many == _EMPTY, axis=1) | bool(np.all(one == _EMPTY))
@@ -60,7 +75,7 @@ def overlap(one: np.ndarray, many: np.ndarray) -> np.ndarray:
 
 
 def overlap_matrix(rows: np.ndarray) -> np.ndarray:
-    """Estimated word-set Jaccard overlap of every pair of rows (0 where either has no words)."""
+    """Estimated word-set Jaccard overlap of every pair of rows (0 where either text is short)."""
     shares = np.asarray((rows[:, None, :] == rows[None, :, :]).mean(axis=2), dtype=np.float64)
     empty = np.all(rows == _EMPTY, axis=1)
     shares[empty, :] = 0.0

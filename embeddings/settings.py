@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     window_days: float | None = Field(
         365.0,
         gt=0,
+        le=36500,
         description="Only articles published within this many days of the query's date ('none': no window).",
     )
     past_only: bool = Field(False, description="Only articles published before the query (archives).")

@@ -35,6 +35,7 @@ CREATE INDEX articles_lang ON articles(lang);
 CREATE INDEX articles_section ON articles(section);
 CREATE INDEX articles_published ON articles(published_ts);
 """
+_CHUNK = 900
 _COLUMNS = "rowid, id, title, body, url, lang, published_at, section, keywords, source, content_hash"
 _INSERT = (
     "INSERT INTO articles (rowid, id, title, body, url, lang, published_at, published_ts, section, keywords,"
@@ -67,10 +68,13 @@ class Filters:
     sections: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    # The list policies': only this language, and a date window that undated articles pass.
+    same_lang: str | None = None
+    window: tuple[float, float] | None = None  # epoch seconds, inclusive
 
     def active(self) -> bool:
         """Whether any filter restricts the candidates."""
-        return bool(self.langs or self.sections or self.since or self.until)
+        return bool(self.langs or self.sections or self.since or self.until or self.same_lang or self.window)
 
 
 def _row_to_article(row: tuple[Any, ...]) -> StoredArticle:
@@ -161,13 +165,19 @@ class ArticleStore:
 
     def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
         """Articles by FAISS id."""
-        if not rowids:
-            return {}
-        marks = ",".join("?" * len(rowids))
-        # int(): numpy integers would otherwise bind as BLOBs and match nothing.
-        params = [int(r) for r in rowids]
-        rows = self._query(f"SELECT {_COLUMNS} FROM articles WHERE rowid IN ({marks})", params)
-        return {int(r[0]): _row_to_article(r) for r in rows}
+        found: dict[int, StoredArticle] = {}
+        for start in range(0, len(rowids), _CHUNK):  # SQLite caps the variables of one statement
+            # int(): numpy integers would otherwise bind as BLOBs and match nothing.
+            params = [int(r) for r in rowids[start : start + _CHUNK]]
+            marks = ",".join("?" * len(params))
+            rows = self._query(f"SELECT {_COLUMNS} FROM articles WHERE rowid IN ({marks})", params)
+            found.update((int(r[0]), _row_to_article(r)) for r in rows)
+        return found
+
+    def date_range(self) -> tuple[float, float] | None:
+        """Epoch seconds of the first and last dated articles (None if no article has a date)."""
+        first, last = self._query("SELECT min(published_ts), max(published_ts) FROM articles")[0]
+        return None if first is None else (float(first), float(last))
 
     def eligible(self, filters: Filters) -> np.ndarray:
         """FAISS ids of the articles that pass `filters`."""
@@ -185,6 +195,12 @@ class ArticleStore:
         if filters.until:
             clauses.append("published_ts <= ?")
             params.append(filters.until.timestamp())
+        if filters.same_lang:
+            clauses.append("lang = ?")
+            params.append(filters.same_lang)
+        if filters.window:
+            clauses.append("(published_ts IS NULL OR published_ts BETWEEN ? AND ?)")
+            params.extend(filters.window)
         where = " AND ".join(clauses) or "1"
         rows = self._query(f"SELECT rowid FROM articles WHERE {where}", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

@@ -46,7 +46,8 @@ def _policy(
         float | None, Query(ge=0, le=1, description="MMR trade-off, 0 (score only) to 1 (novelty only).")
     ] = None,
     window_days: Annotated[
-        float | None, Query(gt=0, description="Only articles within this many days of the query's date.")
+        float | None,
+        Query(gt=0, le=36500, description="Only articles within this many days of the query's date."),
     ] = None,
     past_only: Annotated[
         bool | None, Query(description="Only articles published before the query article.")

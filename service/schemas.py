@@ -31,8 +31,8 @@ class RelatedItem(BaseModel):
     lang: str | None
     section: str | None
     score: float = Field(
-        description="Relatedness to the query article plus the date and language terms, higher is closer "
-        "(in standard units of the scorer's signals; plain cosine for the 'cosine' scorer)."
+        description="Relatedness to the query article (0 unrelated to 1 same story, as the scorer "
+        "estimates it) plus the freshness and language terms; higher is closer."
     )
     copies: list[str] = Field(description="Ids of reprints of this article, collapsed into this entry.")
     explain: dict[str, float] | None = Field(
@@ -101,14 +101,21 @@ class PreviewRequest(BaseModel):
     until: datetime | None = None
     exclude: list[str] = Field(default_factory=list, max_length=1000)
     language: str | None = Field(
-        None, max_length=16, description="The article's own language, for the language policy."
+        None,
+        pattern=r"^[A-Za-z]{2}$",
+        description="The article's own language (ISO 639-1), for the language policy.",
     )
     published_at: datetime | None = Field(None, description="Its publication date, for the date policies.")
     lang_policy: LangPolicy | None = None
     diversity: float | None = Field(None, ge=0, le=1)
-    window_days: float | None = Field(None, gt=0)
+    window_days: float | None = Field(None, gt=0, le=36500)
     past_only: bool | None = None
     explain: bool = False
+
+    @field_validator("language")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.lower() if value else value
 
     @field_validator("lang", "section", mode="before")
     @classmethod

@@ -222,3 +222,8 @@ def test_the_development_pairs(tmp_path: Path, encoders: SignalEncoders) -> None
     cosines = pair_cosines(sample, encoders, SIGNALS, tmp_path / "cache.sqlite")
     result = evaluate_pairs(sample, cosines, load_scorer("default"))
     assert result["pearson"] > 0.5 and result["pearson"] > result["signals"]["main"]["pearson"] - 0.05
+
+
+def test_isotonic_curve_pools_tied_cosines() -> None:
+    curve = isotonic_curve(np.array([0.1, 0.5, 0.5, 0.9]), np.array([0.0, 0.2, 0.8, 1.0]))
+    assert curve.x == pytest.approx([0.1, 0.5, 0.9]) and curve.y == pytest.approx([0.0, 0.5, 1.0])

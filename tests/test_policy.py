@@ -12,6 +12,7 @@ from embeddings.errors import InvalidQueryError, ModelError
 from embeddings.policy import ListPolicy
 from embeddings.scorer import Curve, Scorer, ScorerConfig, SignalTerm, load_scorer, save_scorer
 from embeddings.settings import Settings
+from embeddings.store import Filters
 
 DAY = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -100,3 +101,18 @@ def test_scorer_files(tmp_path: Path) -> None:
         load_scorer(str(tmp_path / "bad.json"))
     with pytest.raises(ModelError, match="cannot load scorer"):
         load_scorer(str(tmp_path / "missing.json"))
+
+
+def test_policies_narrow_the_search_pool() -> None:
+    at = DAY.timestamp()
+    base = Filters(langs=("ar", "fr"))
+    narrowed = ListPolicy(lang_policy="same_only", window_days=10, past_only=True).restrict(
+        base, DAY, "fr", dated=(at - 100 * 86400, at + 100 * 86400)
+    )
+    assert narrowed.langs == ("ar", "fr") and narrowed.same_lang == "fr"
+    assert narrowed.window == (at - 10 * 86400, at)
+    # A window that spans every dated article restricts nothing; neither does an undated query.
+    wide = ListPolicy(window_days=365).restrict(Filters(), DAY, "ar", dated=(at - 86400, at + 86400))
+    assert wide.window is None and not wide.active()
+    assert ListPolicy(past_only=True).restrict(Filters(), None, "ar", dated=None).window is None
+    assert ListPolicy(window_days=36500).admits(DAY, None, DAY - timedelta(days=36499), None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +195,15 @@ def test_reprints_collapse_into_an_entry_that_names_them(
                 assert set(hit.copies) == pair - {hit.article.id}
                 named += 1
     assert named >= 4
+
+
+def test_policy_rules_bound_the_search(finder: RelatedFinder, sample_rows: list[dict[str, Any]]) -> None:
+    french = _originals(sample_rows, "fr")
+    row = french[0]
+    _, hits = finder.for_article(row["id"], RelatedQuery(k=50, policy=ListPolicy(lang_policy="same_only")))
+    assert {h.article.lang for h in hits} == {"fr"}
+    listed = {h.article.id for h in hits} | {c for h in hits for c in h.copies}
+    assert listed == {r["id"] for r in sample_rows if r["lang"] == "fr"} - {row["id"]}  # every one, once
+    oldest = min(_originals(sample_rows), key=lambda r: datetime.fromisoformat(r["published_at"]))
+    _, none = finder.for_article(oldest["id"], RelatedQuery(k=4, policy=ListPolicy(past_only=True)))
+    assert none == []

@@ -297,7 +297,7 @@ def test_explain_and_policy_parameters(client: TestClient, sample_rows: list[dic
         assert item["score"] == pytest.approx(
             parts["relatedness"] + parts["freshness"] + parts["language"], abs=1e-5
         )
-    for bad in ({"lang_policy": "klingon"}, {"diversity": 2}, {"window_days": 0}):
+    for bad in ({"lang_policy": "klingon"}, {"diversity": 2}, {"window_days": 0}, {"window_days": 1e9}):
         _assert_error(client.get(f"/v1/articles/{row['id']}/related", params=bad), 422, "invalid_request")
 
 
@@ -306,7 +306,7 @@ def test_preview_uses_its_language_and_date(client: TestClient, sample_rows: lis
     request = {
         "title": row["title"],
         "body": row["body"],
-        "language": "ar",
+        "language": "AR",
         "published_at": row["published_at"],
         "lang_policy": "same_only",
         "window_days": 2,
