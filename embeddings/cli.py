@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from embeddings import logs
 from embeddings.articles import parse_field_map
 from embeddings.build import build_bundle
 from embeddings.errors import InputError, RelatedArticlesError
@@ -31,13 +32,8 @@ def sample_corpus() -> Path:
 
 
 def configure_logging(level: str) -> None:
-    """Plain timestamped log lines on stderr."""
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # The libraries' own start-up chatter (which CPU kernels load, which prompts exist).
-    for noisy in ("faiss.loader", "sentence_transformers", "httpx"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    """Plain timestamped log lines on stderr (the batch commands)."""
+    logs.configure_logging(level, "text")
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "default"
 LangPolicy = Literal["same_first", "any", "others_first", "same_only"]
@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         1, ge=1, description="FAISS threads per search (one query at a time is fastest)."
     )
     log_level: str = Field("info", description="Log level of the service and the build.")
+    log_format: Literal["text", "json"] | None = Field(
+        None, description="'text' or 'json' lines; unset: JSON for the service, text for the batch commands."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose browsers may call the API (comma-separated); none by default.",
+    )
     scorer: str = Field(
         "default",
         description="Relatedness scorer: 'default' (the shipped mix of e5, e5 over the headline and lead, "
@@ -106,6 +113,11 @@ class Settings(BaseSettings):
     freshness_weight: float = Field(
         0.2, ge=0, description="Largest score taken off for a date gap (0 turns the decay off)."
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
     @field_validator("window_days", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from embeddings import __version__
 from embeddings.errors import ModelError
@@ -15,6 +16,8 @@ from embeddings.scorer import load_scorer
 from embeddings.settings import Settings
 from embeddings.signals import SignalEncoders, load_signal_encoders
 from service.errors import install_error_handlers
+from service.metrics import Metrics
+from service.middleware import RequestContext
 from service.routes import router
 from service.state import LiveBundle
 
@@ -57,6 +60,16 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics(lambda: live.loaded if (live := getattr(app.state, "live", None)) else None)
     install_error_handlers(app)
     app.include_router(router)
+    app.add_middleware(RequestContext, metrics=app.state.metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
     return app

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from embeddings.cli import add_common, configure_logging, make_parser, run, settings_from
+from embeddings import logs
+from embeddings.cli import add_common, make_parser, run, settings_from
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -13,15 +14,20 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.middleware import RequestIdFilter
 
     settings = settings_from(args, "host", "port")
-    configure_logging(settings.log_level)
+    handler = logs.configure_logging(settings.log_level, settings.log_format or "json")
+    handler.addFilter(RequestIdFilter())
     app = create_app(settings)
+    # log_config=None: uvicorn's records go through our handler; the app writes its own access log.
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,
+        access_log=False,
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -12,6 +12,7 @@ from embeddings.policy import ListPolicy
 from embeddings.settings import LangPolicy, Settings
 from embeddings.signals import SignalEncoders
 from embeddings.store import Filters
+from service.metrics import Metrics
 from service.state import LiveBundle, Loaded
 
 MAX_K = 50
@@ -29,6 +30,11 @@ def _loaded(live: Annotated[LiveBundle, Depends(_live)]) -> Loaded:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
 
 
 def _encoders(request: Request) -> SignalEncoders:
@@ -98,6 +104,7 @@ LiveDep = Annotated[LiveBundle, Depends(_live)]
 LoadedDep = Annotated[Loaded, Depends(_loaded)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EncodersDep = Annotated[SignalEncoders, Depends(_encoders)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
 PolicyDep = Annotated[ListPolicy, Depends(_policy)]
 ExplainDep = Annotated[bool, Query(description="Return the parts of each result's score.")]
 FiltersDep = Annotated[Filters, Depends(_filters)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from embeddings.articles import MAX_ID_LENGTH
 from embeddings.errors import ArticleNotFoundError
@@ -19,6 +21,7 @@ from service.deps import (
     KDep,
     LiveDep,
     LoadedDep,
+    MetricsDep,
     PolicyDep,
     SettingsDep,
     as_utc,
@@ -55,6 +58,7 @@ def related_for_article(
     settings: SettingsDep,
     filters: FiltersDep,
     policy: PolicyDep,
+    metrics: MetricsDep,
     k: KDep = None,
     exclude: ExcludeDep = None,
     explain: ExplainDep = False,
@@ -64,6 +68,8 @@ def related_for_article(
         k=k or settings.default_k, filters=filters, exclude=split_values(exclude), policy=policy
     )
     article, hits = loaded.finder.for_article(article_id, query)
+    if len(hits) < query.k:
+        metrics.short_lists.inc()
     return RelatedResponse(
         article=ArticleRef(id=article.id, title=article.title, url=article.url),
         related=[RelatedItem.from_hit(h, explain) for h in hits],
@@ -79,6 +85,7 @@ def related_for_text(
     settings: SettingsDep,
     encoders: EncodersDep,
     policy: PolicyDep,
+    metrics: MetricsDep,
 ) -> RelatedResponse:
     """Articles related to an article that is not indexed yet (e.g. a CMS preview)."""
     filters = make_filters(request.lang, request.section, request.since, request.until)
@@ -100,6 +107,8 @@ def related_for_text(
         signature=signature(text),
     )
     hits = loaded.finder.for_vectors(vectors, query, origin)
+    if len(hits) < query.k:
+        metrics.short_lists.inc()
     return RelatedResponse(
         article=None,
         related=[RelatedItem.from_hit(h, request.explain) for h in hits],
@@ -128,6 +137,13 @@ def index_info(loaded: LoadedDep) -> IndexInfo:
         manifest=bundle.manifest,
         stats=bundle.store.stats(),
     )
+
+
+@router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus metrics, in the text exposition format."""
+    registry = request.app.state.metrics.registry
+    return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", response_model=Health)

@@ -1,0 +1,65 @@
+"""Prometheus metrics of one app: request latency and errors per route, lists, the loaded bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from service.state import Loaded
+
+# Milliseconds matter for this endpoint: buckets from 1 ms to 2.5 s.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _BundleCollector(Collector):
+    """Reads the loaded bundle at scrape time."""
+
+    def __init__(self, loaded: Callable[[], Loaded | None]) -> None:
+        self._loaded = loaded
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        loaded = self._loaded()
+        articles = GaugeMetricFamily("related_index_articles", "Articles in the loaded bundle.")
+        age = GaugeMetricFamily("related_bundle_age_seconds", "Seconds since the loaded bundle was built.")
+        ready = GaugeMetricFamily("related_bundle_loaded", "1 when a bundle is loaded, else 0.")
+        ready.add_metric([], 0.0 if loaded is None else 1.0)
+        if loaded is not None:
+            bundle = loaded.finder.bundle
+            articles.add_metric([], float(len(bundle.store)))
+            created = datetime.fromisoformat(str(bundle.manifest.get("created_at")))
+            age.add_metric([], (datetime.now(UTC) - created).total_seconds())
+        yield from (articles, age, ready)
+
+
+class Metrics:
+    """The app's own registry (one per app, so that test apps do not share counters)."""
+
+    def __init__(self, loaded: Callable[[], Loaded | None]) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "related_request_duration_seconds",
+            "Time to answer a request, by route template, method and status.",
+            ["route", "method", "status"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "related_errors",
+            "Responses with status 400 or more.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.short_lists = Counter(
+            "related_short_lists", "Related lists with fewer results than asked for.", registry=self.registry
+        )
+        self.registry.register(_BundleCollector(loaded))
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Record one answered request."""
+        self.latency.labels(route, method, str(status)).observe(seconds)
+        if status >= 400:
+            self.errors.labels(route, str(status)).inc()
