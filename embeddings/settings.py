@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         1, ge=1, description="FAISS threads per search (one query at a time is fastest)."
     )
     log_level: str = Field("info", description="Log level of the service and the build.")
+    max_request_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body the service reads; larger ones get 413."
+    )
     log_format: Literal["text", "json"] | None = Field(
         None, description="'text' or 'json' lines; unset: JSON for the service, text for the batch commands."
     )

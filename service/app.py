@@ -17,7 +17,7 @@ from embeddings.settings import Settings
 from embeddings.signals import SignalEncoders, load_signal_encoders
 from service.errors import install_error_handlers
 from service.metrics import Metrics
-from service.middleware import RequestContext
+from service.middleware import BodyLimit, RequestContext
 from service.routes import router
 from service.state import LiveBundle
 
@@ -63,6 +63,7 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
     app.state.metrics = Metrics(lambda: live.loaded if (live := getattr(app.state, "live", None)) else None)
     install_error_handlers(app)
     app.include_router(router)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     if settings.cors_origins:
         app.add_middleware(

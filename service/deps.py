@@ -65,6 +65,21 @@ def _policy(
     )
 
 
+RELATED_PARAMETERS = frozenset(
+    {"k", "lang", "section", "since", "until", "exclude", "lang_policy", "diversity", "window_days"}
+    | {"past_only", "explain"}
+)
+
+
+def known_parameters(request: Request) -> None:
+    """Refuse unknown query parameters: a misspelt `k` or `lang` would otherwise change nothing."""
+    unknown = sorted(set(request.query_params) - RELATED_PARAMETERS)
+    if unknown:
+        raise InvalidQueryError(
+            f"unknown query parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(RELATED_PARAMETERS))}"
+        )
+
+
 def split_values(values: list[str] | None) -> tuple[str, ...]:
     """Accept both repeated parameters and comma-separated lists."""
     out: list[str] = []

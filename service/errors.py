@@ -26,7 +26,15 @@ STATUS: list[tuple[type[RelatedArticlesError], int]] = [
     (NotReadyError, 503),
     (BundleError, 503),
 ]
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 429: "overloaded"}
+_HTTP_CODES = {
+    400: "invalid_body",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "overloaded",
+}
+# Starlette's words for a body it cannot decode (e.g. not UTF-8), said plainly.
+_HTTP_MESSAGES = {"There was an error parsing the body": "the body is not valid UTF-8 JSON"}
 
 
 def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
@@ -58,7 +66,8 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+    message = _HTTP_MESSAGES.get(str(exc.detail), str(exc.detail))
+    return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import time
@@ -74,3 +75,49 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413, by Content-Length or while they stream."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit, send)
+            return
+        seen = 0
+        over = False
+
+        async def counted() -> Message:
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True  # the app sees the client leave, and whatever it answers is dropped
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def unless_over(message: Message) -> None:
+            if not over:
+                await send(message)
+
+        await self.app(scope, counted, unless_over)
+        if over:
+            await _too_large(self.limit, send)
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    body = json.dumps(
+        {"error": {"code": "too_large", "message": f"request bodies are limited to {limit} bytes"}}
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -25,6 +25,7 @@ from service.deps import (
     PolicyDep,
     SettingsDep,
     as_utc,
+    known_parameters,
     make_filters,
     split_values,
 )
@@ -51,7 +52,12 @@ _errors: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/v1/articles/{article_id:path}/related", response_model=RelatedResponse, responses=_errors)
+@router.get(
+    "/v1/articles/{article_id:path}/related",
+    response_model=RelatedResponse,
+    responses=_errors,
+    dependencies=[Depends(known_parameters)],
+)
 def related_for_article(
     article_id: ArticleId,
     loaded: LoadedDep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +89,26 @@ def test_cors_only_for_configured_origins(tmp_path: Path, make_settings: Callabl
     with _client(tmp_path / "b", make_settings, bundles=tmp_path / "b" / "bundles") as client:
         plain = client.get("/healthz", headers={"Origin": "https://news.example.com"})
         assert "access-control-allow-origin" not in plain.headers  # no origins configured: no CORS
+
+
+def test_bad_bodies_and_parameters_get_clear_errors(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    with _client(tmp_path, make_settings, max_request_bytes=4096) as client:
+        json_headers = {"content-type": "application/json"}
+        not_utf8 = client.post("/v1/related", content=b'{"title": "\xff\xfe"}', headers=json_headers)
+        assert not_utf8.status_code == 400 and not_utf8.json()["error"]["code"] == "invalid_body"
+        big = json.dumps({"title": "x", "body": "a" * 5000})
+        too_large = client.post("/v1/related", content=big, headers=json_headers)
+        assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "too_large"
+        assert too_large.headers["x-request-id"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams
+            yield big[:3000].encode()
+            yield big[3000:].encode()
+
+        streamed = client.post("/v1/related", content=chunks(), headers=json_headers)
+        assert streamed.status_code == 413
+        assert client.post("/v1/related", json={"title": "story 1"}).status_code == 200
+        typo = client.get("/v1/articles/a1/related", params={"kk": 3})
+        assert typo.status_code == 422 and "kk" in typo.json()["error"]["message"]
