@@ -7,6 +7,7 @@ import importlib.resources
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,7 +146,6 @@ def run_evaluate_retrieval(args: argparse.Namespace) -> int:
         evaluate_retrieval,
         read_distractors,
         retrieval_corpus,
-        temporary_workdir,
     )
 
     settings = settings_from(args)
@@ -161,7 +161,7 @@ def run_evaluate_retrieval(args: argparse.Namespace) -> int:
     if not queries:
         raise InputError(f"{args.input}: no pair scored <= 1.5 (same story) to use as a query")
     signals = load_scorer(settings.scorer).signals
-    with temporary_workdir() as workdir:
+    with tempfile.TemporaryDirectory(prefix="related-articles-eval-") as workdir:
         bundles = build_corpus_bundle(
             articles, settings, lambda: load_signal_encoders(settings, signals), Path(workdir)
         )

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from embeddings.errors import InvalidQueryError
 from embeddings.settings import LangPolicy, Settings
 from embeddings.store import Filters
 
-LANG_POLICIES: tuple[LangPolicy, ...] = ("same_first", "any", "others_first", "same_only")
+LANG_POLICIES: tuple[LangPolicy, ...] = get_args(LangPolicy)
 _DAY = 86400.0
 _FAR = 1e15  # seconds: SQLite wants finite bounds
 
@@ -59,19 +59,6 @@ class ListPolicy:
         """This policy with the given fields replaced (None leaves a field as it is)."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-    def admits(
-        self, query_date: datetime | None, query_lang: str | None, date: datetime | None, lang: str | None
-    ) -> bool:
-        """Whether a candidate may appear at all (undated articles pass the date rules)."""
-        if self.lang_policy == "same_only" and query_lang and lang != query_lang:
-            return False
-        if query_date is None or date is None:
-            return True
-        if self.past_only and date > query_date:
-            return False
-        gap = abs((date - query_date).total_seconds())
-        return self.window_days is None or gap <= self.window_days * _DAY
-
     def restrict(
         self,
         filters: Filters,
@@ -88,11 +75,9 @@ class ListPolicy:
         if query_date is not None and (self.window_days is not None or self.past_only):
             at = query_date.timestamp()
             span = self.window_days * _DAY if self.window_days is not None else math.inf
-            window = (at - span, at if self.past_only else at + span)
-            if dated is not None and window[0] <= dated[0] and dated[1] <= window[1]:
-                window = None
-            elif window is not None:
-                window = (max(window[0], -_FAR), min(window[1], _FAR))
+            start, end = at - span, at if self.past_only else at + span
+            spans_all = dated is not None and start <= dated[0] and dated[1] <= end
+            window = None if spans_all else (max(start, -_FAR), min(end, _FAR))
         return dataclasses.replace(filters, same_lang=same_lang, window=window)
 
     def freshness(self, query_date: datetime | None, dates: list[datetime | None]) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -284,7 +283,8 @@ def _has_reprint_pair(finder: RelatedFinder, hits: Sequence[Hit], threshold: flo
     if len(hits) < 2:
         return False
     signatures = finder.bundle.signatures(np.array([h.article.rowid for h in hits]))
-    return any(overlap(signatures[i], signatures[i + 1 :]).max() >= threshold for i in range(len(hits) - 1))
+    shared = overlap(signatures, signatures)
+    return bool(np.triu(shared >= threshold, k=1).any())
 
 
 def sample_ids(finder: RelatedFinder, count: int | None, seed: int) -> list[str]:
@@ -293,8 +293,3 @@ def sample_ids(finder: RelatedFinder, count: int | None, seed: int) -> list[str]
     if count is None or count >= len(ids):
         return ids
     return random.Random(seed).sample(ids, count)
-
-
-def temporary_workdir() -> tempfile.TemporaryDirectory[str]:
-    """A scratch directory for an evaluation bundle, removed afterwards."""
-    return tempfile.TemporaryDirectory(prefix="related-articles-eval-")

@@ -13,7 +13,7 @@ import numpy as np
 from embeddings.bundle import Bundle
 from embeddings.errors import ArticleNotFoundError, BundleMismatchError, InvalidQueryError
 from embeddings.policy import ListPolicy
-from embeddings.reprints import overlap, overlap_matrix
+from embeddings.reprints import NO_SIGNATURE, overlap
 from embeddings.scorer import Scorer
 from embeddings.settings import Settings
 from embeddings.signals import MAIN
@@ -68,10 +68,37 @@ class Origin:
 @dataclass
 class _Candidate:
     article: StoredArticle
-    cosine: float  # main-signal cosine to the query, from FAISS
+    title_key: str
+    signature: np.ndarray  # reprint signature of its words
     score: float = 0.0
     parts: dict[str, float] = field(default_factory=dict)
     copies: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Identities:
+    """What the reprint test compares, for a group of articles."""
+
+    hashes: np.ndarray
+    title_keys: np.ndarray
+    signatures: np.ndarray
+
+    @classmethod
+    def of(cls, candidates: list[_Candidate]) -> _Identities:
+        """The candidates' identities."""
+        return cls(
+            np.array([c.article.content_hash for c in candidates]),
+            np.array([c.title_key for c in candidates]),
+            np.stack([c.signature for c in candidates]),
+        )
+
+    @classmethod
+    def of_origin(cls, origin: Origin) -> _Identities:
+        """The query's identity (what it lacks never matches)."""
+        signature = NO_SIGNATURE if origin.signature is None else origin.signature
+        return cls(
+            np.array([origin.content_hash or ""]), np.array([origin.title_key or ""]), signature[None, :]
+        )
 
 
 class RelatedFinder:
@@ -161,28 +188,37 @@ class RelatedFinder:
             want *= 4
 
     def _candidates(
-        self, scores: np.ndarray, ids: np.ndarray, query: RelatedQuery, excluded: set[int], origin: Origin
+        self, scores: np.ndarray, ids: np.ndarray, excluded: set[int], origin: Origin
     ) -> list[_Candidate]:
+        """The search results less the excluded articles and the query's own reprints."""
         kept = [(float(s), int(i)) for s, i in zip(scores, ids, strict=True) if int(i) not in excluded]
         articles = self.bundle.store.get_many([i for _, i in kept])
-        shared = np.zeros(len(kept))
-        if origin.signature is not None and kept:
-            shared = overlap(origin.signature, self.bundle.signatures(np.array([i for _, i in kept])))
-        out = []
-        for (cosine, ident), words_shared in zip(kept, shared, strict=True):
-            article = articles.get(ident)
-            if article is None or self._is_copy(article, cosine, words_shared, origin):
-                continue
-            if query.policy.admits(origin.published_at, origin.lang, article.published_at, article.lang):
-                out.append(_Candidate(article, cosine))
-        return out
+        kept = [(cosine, ident) for cosine, ident in kept if ident in articles]
+        if not kept:
+            return []
+        signatures = self.bundle.signatures(np.array([ident for _, ident in kept]))
+        candidates = [
+            _Candidate(articles[ident], title_key(articles[ident].title), signature)
+            for (_, ident), signature in zip(kept, signatures, strict=True)
+        ]
+        cosines = np.array([[cosine for cosine, _ in kept]])
+        copies = self._reprints(_Identities.of_origin(origin), _Identities.of(candidates), cosines)[0]
+        return [c for c, copy in zip(candidates, copies, strict=True) if not copy]
 
-    def _is_copy(self, hit: StoredArticle, cosine: float, words_shared: float, origin: Origin) -> bool:
-        return (
-            cosine >= self.duplicate_threshold
-            or words_shared >= self.reprint_overlap
-            or hit.content_hash == origin.content_hash
-            or (bool(origin.title_key) and title_key(hit.title) == origin.title_key)
+    def _reprints(self, rows: _Identities, columns: _Identities, cosines: np.ndarray) -> np.ndarray:
+        """Which articles of `rows` are reprints of which of `columns` (main cosines given).
+
+        A reprint has the same text, the same title words, a main cosine at or above the duplicate
+        threshold, or at least the reprint share of its words in common.
+        """
+        same_title = (rows.title_keys[:, None] == columns.title_keys[None, :]) & (
+            rows.title_keys[:, None] != ""
+        )
+        return np.asarray(
+            (cosines >= self.duplicate_threshold)
+            | (overlap(rows.signatures, columns.signatures) >= self.reprint_overlap)
+            | (rows.hashes[:, None] == columns.hashes[None, :])
+            | same_title
         )
 
     def _rank(
@@ -194,7 +230,7 @@ class RelatedFinder:
         excluded: set[int],
         origin: Origin,
     ) -> list[Hit]:
-        candidates = self._candidates(scores, ids, query, excluded, origin)
+        candidates = self._candidates(scores, ids, excluded, origin)
         if not candidates:
             return []
         rowids = np.array([c.article.rowid for c in candidates])
@@ -212,17 +248,17 @@ class RelatedFinder:
                 freshness=round(float(freshness[i]), 6),
                 language=round(float(language[i]), 6),
             )
-        signatures = self.bundle.signatures(rowids)
-        chosen = self._select(candidates, cand_vectors[MAIN], signatures, query.k, policy.diversity)
+        chosen = self._select(candidates, cand_vectors[MAIN], query.k, policy.diversity)
         return [Hit(c.article, round(c.score, 6), c.parts, tuple(c.copies)) for c in chosen]
 
     def _select(
-        self, candidates: list[_Candidate], main: np.ndarray, signatures: np.ndarray, k: int, diversity: float
+        self, candidates: list[_Candidate], main: np.ndarray, k: int, diversity: float
     ) -> list[_Candidate]:
         """Greedy MMR over the candidates; reprints of a chosen article collapse into it."""
         scores = np.array([c.score for c in candidates])
         similarity = main @ main.T
-        reprints = self._reprint_matrix(candidates, similarity, signatures)
+        identities = _Identities.of(candidates)
+        reprints = self._reprints(identities, identities, similarity)
         redundancy = np.zeros(len(candidates))
         alive = np.ones(len(candidates), dtype=bool)
         chosen: list[int] = []
@@ -242,18 +278,3 @@ class RelatedFinder:
             if earlier:
                 candidates[earlier[0]].copies.append(candidates[i].article.id)
         return [candidates[i] for i in chosen]
-
-    def _reprint_matrix(
-        self, candidates: list[_Candidate], similarity: np.ndarray, signatures: np.ndarray
-    ) -> np.ndarray:
-        """Which candidates are reprints of which: same text, same title words, cosine or shared words."""
-        hashes = np.array([c.article.content_hash for c in candidates])
-        keys = np.array([title_key(c.article.title) for c in candidates])
-        same_title = (keys[:, None] == keys[None, :]) & (keys[:, None] != "")
-        shared = overlap_matrix(signatures)
-        return np.asarray(
-            (similarity >= self.duplicate_threshold)
-            | (shared >= self.reprint_overlap)
-            | (hashes[:, None] == hashes[None, :])
-            | same_title
-        )

@@ -37,7 +37,7 @@ def _constants(tag: str) -> np.ndarray:
 
 _A = _constants("reprints-a")
 _B = _constants("reprints-b")
-_EMPTY = np.full(PERMUTATIONS, np.iinfo(np.uint32).max, dtype=np.uint32)  # a short text
+NO_SIGNATURE = np.full(PERMUTATIONS, np.iinfo(np.uint32).max, dtype=np.uint32)  # a short text
 
 
 def words(text: str) -> set[str]:
@@ -50,7 +50,7 @@ def signature(text: str) -> np.ndarray:
     """The MinHash signature (PERMUTATIONS uint32 values) of a text's word set (empty if it is short)."""
     distinct = words(text)
     if len(distinct) < MIN_WORDS:
-        return _EMPTY.copy()
+        return NO_SIGNATURE.copy()
     hashes = np.fromiter((zlib.crc32(w.encode()) for w in distinct), dtype=np.uint64)
     # Universal hashing a*h + b mod a Mersenne prime; uint64 products wrap, which still mixes well.
     mixed = (hashes[:, None] * _A[None, :] + _B[None, :]) % _PRIME
@@ -66,18 +66,13 @@ def signatures(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def overlap(one: np.ndarray, many: np.ndarray) -> np.ndarray:
-    """Estimated word-set Jaccard overlap of one signature with each row of `many` (0 for short texts)."""
-    many = np.atleast_2d(many)
-    shares = np.asarray((many == one[None, :]).mean(axis=1), dtype=np.float64)
-    empty = np.all(many == _EMPTY, axis=1) | bool(np.all(one == _EMPTY))
-    return np.where(empty, 0.0, shares)
+def overlap(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Estimated word-set Jaccard overlap of every row of `rows` with every row of `others`.
 
-
-def overlap_matrix(rows: np.ndarray) -> np.ndarray:
-    """Estimated word-set Jaccard overlap of every pair of rows (0 where either text is short)."""
-    shares = np.asarray((rows[:, None, :] == rows[None, :, :]).mean(axis=2), dtype=np.float64)
-    empty = np.all(rows == _EMPTY, axis=1)
-    shares[empty, :] = 0.0
-    shares[:, empty] = 0.0
+    A [len(rows), len(others)] matrix; 0 wherever either text is short (has no signature).
+    """
+    rows, others = np.atleast_2d(rows), np.atleast_2d(others)
+    shares = np.asarray((rows[:, None, :] == others[None, :, :]).mean(axis=2), dtype=np.float64)
+    shares[np.all(rows == NO_SIGNATURE, axis=1), :] = 0.0
+    shares[:, np.all(others == NO_SIGNATURE, axis=1)] = 0.0
     return shares

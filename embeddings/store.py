@@ -209,7 +209,7 @@ class ArticleStore:
         """Counts by language and section, and the date range."""
         by_lang = dict(self._query("SELECT coalesce(lang, ''), count(*) FROM articles GROUP BY 1"))
         by_section = dict(self._query("SELECT coalesce(section, ''), count(*) FROM articles GROUP BY 1"))
-        first, last = self._query("SELECT min(published_ts), max(published_ts) FROM articles")[0]
+        first, last = self.date_range() or (None, None)
         dates = {
             name: datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
             for name, ts in (("first_published", first), ("last_published", last))

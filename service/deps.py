@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from embeddings.errors import InvalidQueryError
 from embeddings.policy import ListPolicy
@@ -65,19 +67,22 @@ def _policy(
     )
 
 
-RELATED_PARAMETERS = frozenset(
-    {"k", "lang", "section", "since", "until", "exclude", "lang_policy", "diversity", "window_days"}
-    | {"past_only", "explain"}
-)
-
-
 def known_parameters(request: Request) -> None:
-    """Refuse unknown query parameters: a misspelt `k` or `lang` would otherwise change nothing."""
-    unknown = sorted(set(request.query_params) - RELATED_PARAMETERS)
+    """Refuse query parameters the route does not declare: a misspelt `k` would otherwise change nothing."""
+    route: APIRoute = request.scope["route"]
+    known = _query_names(route.dependant)  # a walk over a dozen nodes: no need to cache
+    unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise InvalidQueryError(
-            f"unknown query parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(RELATED_PARAMETERS))}"
+            f"unknown query parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def split_values(values: list[str] | None) -> tuple[str, ...]:

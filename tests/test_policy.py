@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embeddings.articles import Article
 from embeddings.errors import InvalidQueryError, ModelError
 from embeddings.policy import ListPolicy
 from embeddings.scorer import Curve, Scorer, ScorerConfig, SignalTerm, load_scorer, save_scorer
 from embeddings.settings import Settings
-from embeddings.store import Filters
+from embeddings.store import ArticleStore, Filters, write_store
 
 DAY = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -38,17 +39,37 @@ def test_language_policies() -> None:
         0.5,
     ]
     assert not ListPolicy(lang_policy="any").language("ar", langs).any()
-    same_only = ListPolicy(lang_policy="same_only")
-    assert same_only.admits(None, "ar", None, "ar") and not same_only.admits(None, "ar", None, "en")
+    assert not ListPolicy(lang_policy="same_only").language("ar", langs).any()  # others are filtered out
 
 
-def test_date_rules_admit_undated_articles() -> None:
-    policy = ListPolicy(window_days=30, past_only=True)
-    assert policy.admits(DAY, None, DAY - timedelta(days=29), None)
-    assert not policy.admits(DAY, None, DAY - timedelta(days=31), None)
-    assert not policy.admits(DAY, None, DAY + timedelta(hours=1), None)  # past only
-    assert policy.admits(DAY, None, None, None) and policy.admits(None, None, DAY, None)
-    assert ListPolicy(window_days=None).admits(DAY, None, DAY - timedelta(days=3650), None)
+def _eligible(store: ArticleStore, policy: ListPolicy, lang: str | None = None) -> set[str]:
+    rowids = store.eligible(policy.restrict(Filters(), DAY, lang, store.date_range()))
+    return {a.id for a in store.get_many(rowids.tolist()).values()}
+
+
+def test_date_and_language_rules_pick_the_search_pool(tmp_path: Path) -> None:
+    dates = {
+        "d29": DAY - timedelta(days=29),
+        "d31": DAY - timedelta(days=31),
+        "later": DAY + timedelta(hours=1),
+    }
+    articles = [Article(id=i, title=i, lang="ar", published_at=d) for i, d in dates.items()]
+    articles += [Article(id="undated", title="undated", lang="ar"), Article(id="en", title="en", lang="en")]
+    write_store(tmp_path / "a.sqlite", enumerate(articles, start=1))
+    store = ArticleStore(tmp_path / "a.sqlite")
+    try:
+        assert _eligible(store, ListPolicy(window_days=30, past_only=True)) == {"d29", "undated", "en"}
+        assert _eligible(store, ListPolicy(window_days=30)) == {"d29", "later", "undated", "en"}
+        assert _eligible(store, ListPolicy(window_days=None)) == {*dates, "undated", "en"}
+        assert _eligible(store, ListPolicy(lang_policy="same_only"), "ar") == {*dates, "undated"}
+        assert _eligible(store, ListPolicy(window_days=36500, past_only=True)) == {
+            "d29",
+            "d31",
+            "undated",
+            "en",
+        }
+    finally:
+        store.close()
 
 
 def test_policy_defaults_overrides_and_errors() -> None:
@@ -115,4 +136,3 @@ def test_policies_narrow_the_search_pool() -> None:
     wide = ListPolicy(window_days=365).restrict(Filters(), DAY, "ar", dated=(at - 86400, at + 86400))
     assert wide.window is None and not wide.active()
     assert ListPolicy(past_only=True).restrict(Filters(), None, "ar", dated=None).window is None
-    assert ListPolicy(window_days=36500).admits(DAY, None, DAY - timedelta(days=36499), None)
