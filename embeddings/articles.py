@@ -25,12 +25,31 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 FIELDS = ("id", "title", "body", "url", "lang", "published_at", "section", "keywords", "source")
 
 
-class Article(BaseModel):
-    """A news article as the publisher gives it; `id` and `title` are required."""
+# ISO 639-1: the two-letter codes a `lang` may take.
+_ISO_639_1 = (
+    "aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de "
+    "dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia "
+    "id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo "
+    "lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl "
+    "ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk "
+    "tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu "
+)
+LANGUAGES = frozenset(_ISO_639_1.split())
+
+
+def language_code(value: str) -> str:
+    """The lower-cased ISO 639-1 code, or ValueError for anything else."""
+    code = value.strip().lower()
+    if not _LANG.match(code) or code not in LANGUAGES:
+        raise ValueError(f"lang must be an ISO 639-1 language code (e.g. 'ar', 'en'), got {value!r}")
+    return code
+
+
+class ArticleFields(BaseModel):
+    """An article's fields but its id: `title` is required."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
 
-    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     title: str = Field(min_length=1)
     body: str = ""
     url: str | None = None
@@ -40,22 +59,12 @@ class Article(BaseModel):
     keywords: tuple[str, ...] = ()
     source: str | None = None
 
-    @field_validator("id")
-    @classmethod
-    def _printable_id(cls, value: str) -> str:
-        if _CONTROL.search(value):
-            raise ValueError("id contains control characters")
-        return value
-
     @field_validator("lang")
     @classmethod
     def _iso_639_1(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        code = value.lower()
-        if not _LANG.match(code):
-            raise ValueError(f"lang must be a two-letter ISO 639-1 code, got {value!r}")
-        return code
+        return language_code(value)
 
     @field_validator("published_at", mode="before")
     @classmethod
@@ -98,6 +107,19 @@ class Article(BaseModel):
             value = json.loads(text) if text.startswith("[") else re.split(r"[;,،]", text)
         if isinstance(value, list | tuple):
             return tuple(str(v).strip() for v in value if str(v).strip())
+        return value
+
+
+class Article(ArticleFields):
+    """A news article as the publisher gives it; `id` and `title` are required."""
+
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+
+    @field_validator("id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("id contains control characters")
         return value
 
     def content_hash(self) -> str:

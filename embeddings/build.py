@@ -29,6 +29,7 @@ from embeddings.settings import Settings
 from embeddings.signals import MAIN, SignalEncoders
 from embeddings.store import write_store
 from embeddings.text import article_text
+from embeddings.writes import Write, WriteLog, fold
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,21 @@ def embed_articles(
     return out.astype(np.float32, copy=False), len(todo), hits
 
 
+def _seed(cache: EmbeddingCache, name: str, spec: dict[str, Any], writes: list[Write]) -> None:
+    """Put the logged vectors of writes made with this very encoder into the cache."""
+    same = [w for w in writes if w.article is not None and w.specs.get(name) == spec]
+    if same:
+        cache.put_many(
+            [w.article.content_hash() for w in same if w.article], np.stack([w.vectors[name] for w in same])
+        )
+
+
 def _embed_signals(
-    articles: list[Article], encoders: SignalEncoders, settings: Settings, progress: bool
+    articles: list[Article],
+    encoders: SignalEncoders,
+    settings: Settings,
+    progress: bool,
+    logged: list[Write] | None = None,
 ) -> tuple[dict[str, np.ndarray], int, int]:
     """Every signal's vectors; counts (texts embedded, cache hits) are the main signal's."""
     out: dict[str, np.ndarray] = {}
@@ -134,6 +148,7 @@ def _embed_signals(
     for name, encoder in encoders.encoders.items():
         cache = EmbeddingCache(settings.resolved_embedding_cache(), encoder.spec)
         try:
+            _seed(cache, name, encoder.spec.as_dict(), logged or [])
             vectors, embedded, reused = embed_articles(
                 articles, encoder, cache, settings.batch_size, progress, label=f"embedding ({name})"
             )
@@ -174,23 +189,36 @@ def build_bundle(
             _write_rejects(rejects_file, result)
             for err in result.errors:
                 log.warning("skipped %s", err)
-        if not result.articles:
+        log_path = settings.resolved_write_log()
+        write_log = WriteLog(log_path) if log_path.exists() else None
+        try:
+            folded = fold(result.articles, write_log)
+        finally:
+            if write_log is not None:
+                write_log.close()
+        articles = folded.articles
+        if folded.through:
+            log.info(
+                "folded in the write log through #%d: %d puts, %d deletes",
+                folded.through,
+                len(folded.puts),
+                folded.deletes,
+            )
+        if not articles:
             raise BuildError(f"{input_path}: no valid articles to index")
 
         encoders = encoders_factory()
-        signals, embedded, reused = _embed_signals(result.articles, encoders, settings, progress)
+        signals, embedded, reused = _embed_signals(articles, encoders, settings, progress, folded.puts)
 
         staging = bundles_mod.staging_dir(bundles, version)
         try:
-            rowids = np.arange(1, len(result.articles) + 1, dtype=np.int64)
+            rowids = np.arange(1, len(articles) + 1, dtype=np.int64)
             VectorIndex.build(signals[MAIN], rowids).save(staging / bundles_mod.INDEX_FILE)
             for name, vectors in signals.items():
                 np.save(staging / bundles_mod.signal_file(name), vectors, allow_pickle=False)
-            texts = [article_text(a.title, a.body) for a in result.articles]
+            texts = [article_text(a.title, a.body) for a in articles]
             np.save(staging / bundles_mod.REPRINTS_FILE, reprint_signatures(texts), allow_pickle=False)
-            count = write_store(
-                staging / bundles_mod.STORE_FILE, zip(rowids.tolist(), result.articles, strict=True)
-            )
+            count = write_store(staging / bundles_mod.STORE_FILE, zip(rowids.tolist(), articles, strict=True))
             manifest: dict[str, Any] = {
                 "version": version,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -205,6 +233,12 @@ def build_bundle(
                     "reused": reused,
                 },
                 "input": _input_checksum(input_path),
+                # The service replays the logged writes after this one over the bundle.
+                "writes": {
+                    "folded_through": folded.through,
+                    "puts": len(folded.puts),
+                    "deletes": folded.deletes,
+                },
                 "build_seconds": round(time.monotonic() - started, 3),
                 "libraries": _library_versions(),
             }

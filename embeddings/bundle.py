@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from embeddings.errors import (
 )
 from embeddings.index import VectorIndex
 from embeddings.model import ModelSpec
-from embeddings.store import ArticleStore
+from embeddings.store import ArticleStore, Filters, StoredArticle
 
 FORMAT_VERSION = 2
 INDEX_FILE = "index.faiss"
@@ -92,6 +92,40 @@ class Bundle:
     def version(self) -> str:
         """The bundle's version name."""
         return str(self.manifest["version"])
+
+    @property
+    def signal_names(self) -> frozenset[str]:
+        """The signals whose vectors the bundle holds."""
+        return frozenset(self.signals)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def get(self, article_id: str) -> StoredArticle | None:
+        """The article with the publisher's id `article_id`, or None."""
+        return self.store.get(article_id)
+
+    def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
+        """Articles by FAISS id."""
+        return self.store.get_many(rowids)
+
+    def rowids_for(self, article_ids: Sequence[str]) -> list[int]:
+        """FAISS ids of the given publisher ids (unknown ids are left out)."""
+        return self.store.rowids_for(article_ids)
+
+    def eligible(self, filters: Filters) -> np.ndarray:
+        """FAISS ids of the articles that pass `filters`."""
+        return self.store.eligible(filters)
+
+    def date_range(self) -> tuple[float, float] | None:
+        """Epoch seconds of the first and last dated articles, or None."""
+        return self.store.date_range()
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-`k` (scores, FAISS ids) for one main-signal vector, optionally among `allowed` only."""
+        return self.index.search(query, k, allowed)
 
     def close(self) -> None:
         """Release the store's connection."""

@@ -191,7 +191,7 @@ def run_evaluate_lists(args: argparse.Namespace) -> int:
         result: dict[str, Any] = {"bundle": bundle.version, "rankers": {}}
         for ranker in _rankers(settings):
             finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.plain)
-            ids = sample_ids(finder, args.queries or None, args.seed)
+            ids = sample_ids(bundle, args.queries or None, args.seed)
             stats = list_statistics(
                 finder, ids, args.k, ranker.policy, args.story_threshold, settings.reprint_overlap
             )

@@ -5,6 +5,7 @@ RelatedArticlesError
  │    ├── InvalidArticlesError    rows of an input file failed validation
  │    └── InvalidQueryError       a request's options contradict each other
  ├── ArticleNotFoundError     no article with that id                    (404)
+ ├── UnauthorizedError        a write without a valid API key            (401)
  ├── NotReadyError            no bundle loaded yet                       (503)
  ├── BundleError              a bundle is missing, damaged or mismatched (503)
  │    ├── BundleNotFoundError
@@ -12,6 +13,7 @@ RelatedArticlesError
  │    └── BundleMismatchError     built with another model or dimension
  ├── BuildError               a build could not run or finish
  │    └── BuildLockedError        another build holds the lock
+ ├── WriteLogError            the write log cannot be opened or written  (503)
  └── ModelError               the embedding model could not be loaded
 """
 
@@ -75,6 +77,12 @@ class ArticleNotFoundError(RelatedArticlesError):
         super().__init__(f"no article with id {article_id!r}")
 
 
+class UnauthorizedError(RelatedArticlesError):
+    """A write without a valid API key."""
+
+    code = "unauthorized"
+
+
 class NotReadyError(RelatedArticlesError):
     """The service has no bundle loaded yet."""
 
@@ -115,6 +123,12 @@ class BuildLockedError(BuildError):
     """Another build of the same bundles directory is running."""
 
     code = "build_locked"
+
+
+class WriteLogError(RelatedArticlesError):
+    """The write log cannot be opened or written: nothing was acknowledged."""
+
+    code = "write_log_error"
 
 
 class ModelError(RelatedArticlesError):

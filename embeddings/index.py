@@ -70,19 +70,31 @@ class VectorIndex:
         return np.asarray(self._index.reconstruct(int(ident)), dtype=np.float32)
 
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-`k` (scores, ids) for one query vector, optionally among `allowed` ids only."""
+        """Top-`k` (scores, ids) for one query vector, among `allowed` ids only or all but `excluded`."""
         faiss = _faiss()
-        k = min(k, len(self) if allowed is None else min(len(self), len(allowed)))
+        if allowed is not None and excluded is not None and len(excluded):
+            allowed = np.setdiff1d(allowed, excluded)
+        pool = len(self) if allowed is None else min(len(self), len(allowed))
+        if allowed is None and excluded is not None:
+            pool -= len(excluded)
+        k = min(k, pool)
         if k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         x = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        params = None
+        selector = None
         if allowed is not None:
-            params = faiss.SearchParameters(
-                sel=faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-            )
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        elif excluded is not None and len(excluded):
+            inner = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
+            selector = faiss.IDSelectorNot(inner)
+            selector.referenced = inner  # the wrapper does not keep its argument alive
+        params = None if selector is None else faiss.SearchParameters(sel=selector)
         scores, ids = self._index.search(x, k, params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]

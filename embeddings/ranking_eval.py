@@ -272,7 +272,7 @@ def _has_story_pair(finder: RelatedFinder, hits: Sequence[Hit], threshold: float
     keys = [title_key(h.article.title) for h in hits]
     if len(set(keys)) < len(keys):
         return True
-    vectors = finder.bundle.vectors(MAIN, np.array([h.article.rowid for h in hits]))
+    vectors = finder.corpus.vectors(MAIN, np.array([h.article.rowid for h in hits]))
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, -1.0)
     return bool(similarity.max() >= threshold)
@@ -282,14 +282,14 @@ def _has_reprint_pair(finder: RelatedFinder, hits: Sequence[Hit], threshold: flo
     """Whether two results share at least `threshold` of their words."""
     if len(hits) < 2:
         return False
-    signatures = finder.bundle.signatures(np.array([h.article.rowid for h in hits]))
+    signatures = finder.corpus.signatures(np.array([h.article.rowid for h in hits]))
     shared = overlap(signatures, signatures)
     return bool(np.triu(shared >= threshold, k=1).any())
 
 
-def sample_ids(finder: RelatedFinder, count: int | None, seed: int) -> list[str]:
+def sample_ids(bundle: Bundle, count: int | None, seed: int) -> list[str]:
     """A seeded sample of the bundle's article ids (all of them when `count` is None)."""
-    ids = finder.bundle.store.all_ids()
+    ids = bundle.store.all_ids()
     if count is None or count >= len(ids):
         return ids
     return random.Random(seed).sample(ids, count)

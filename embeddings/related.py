@@ -10,7 +10,7 @@ from datetime import datetime
 
 import numpy as np
 
-from embeddings.bundle import Bundle
+from embeddings.corpus import Corpus
 from embeddings.errors import ArticleNotFoundError, BundleMismatchError, InvalidQueryError
 from embeddings.policy import ListPolicy
 from embeddings.reprints import NO_SIGNATURE, overlap
@@ -102,33 +102,33 @@ class _Identities:
 
 
 class RelatedFinder:
-    """Finds related articles in one bundle."""
+    """Finds related articles in one corpus: a bundle, or a bundle with live writes over it."""
 
     def __init__(
         self,
-        bundle: Bundle,
+        corpus: Corpus,
         scorer: Scorer,
         duplicate_threshold: float,
         depth: int = 50,
         reprint_overlap: float | None = 0.5,
     ) -> None:
-        missing = set(scorer.signals) - set(bundle.signals)
+        missing = set(scorer.signals) - corpus.signal_names
         if missing:
             raise BundleMismatchError(
-                f"bundle {bundle.version} lacks the signals {sorted(missing)} that scorer {scorer.name!r} "
+                f"bundle {corpus.version} lacks the signals {sorted(missing)} that scorer {scorer.name!r} "
                 "uses: rebuild it with this scorer"
             )
-        self.bundle = bundle
+        self.corpus = corpus
         self.scorer = scorer
         self.duplicate_threshold = duplicate_threshold
         self.depth = depth  # candidates FAISS retrieves for the scorer
         # None: reprints are recognized by text hash, title and cosine only (the baseline's way).
         self.reprint_overlap = 2.0 if reprint_overlap is None else reprint_overlap
-        self._dated = bundle.store.date_range()
+        self._dated = corpus.date_range()
 
     @classmethod
     def from_settings(
-        cls, bundle: Bundle, scorer: Scorer, settings: Settings, plain: bool = False
+        cls, corpus: Corpus, scorer: Scorer, settings: Settings, plain: bool = False
     ) -> RelatedFinder:
         """A finder with the configured thresholds and depth.
 
@@ -136,25 +136,25 @@ class RelatedFinder:
         reprints recognized by text hash, title and cosine but not by shared words.
         """
         if plain:
-            return cls(bundle, scorer, settings.duplicate_threshold, 0, None)
+            return cls(corpus, scorer, settings.duplicate_threshold, 0, None)
         return cls(
-            bundle, scorer, settings.duplicate_threshold, settings.rerank_depth, settings.reprint_overlap
+            corpus, scorer, settings.duplicate_threshold, settings.rerank_depth, settings.reprint_overlap
         )
 
     def for_article(self, article_id: str, query: RelatedQuery) -> tuple[StoredArticle, list[Hit]]:
         """The article with `article_id` and its related list."""
-        article = self.bundle.store.get(article_id)
+        article = self.corpus.get(article_id)
         if article is None:
             raise ArticleNotFoundError(article_id)
         rowids = np.array([article.rowid])
-        vectors = {name: self.bundle.vectors(name, rowids)[0] for name in self.scorer.signals}
+        vectors = {name: self.corpus.vectors(name, rowids)[0] for name in self.scorer.signals}
         origin = Origin(
             article.rowid,
             article.content_hash,
             title_key(article.title),
             article.lang,
             article.published_at,
-            self.bundle.signatures(rowids)[0],
+            self.corpus.signatures(rowids)[0],
         )
         return article, self._related(vectors, query, origin)
 
@@ -165,22 +165,22 @@ class RelatedFinder:
         return self._related(vectors, query, origin)
 
     def _related(self, vectors: Mapping[str, np.ndarray], query: RelatedQuery, origin: Origin) -> list[Hit]:
-        index, store = self.bundle.index, self.bundle.store
-        excluded = set(store.rowids_for(list(query.exclude)))
+        corpus = self.corpus
+        excluded = set(corpus.rowids_for(list(query.exclude)))
         if origin.rowid is not None:
             excluded.add(origin.rowid)
         allowed: np.ndarray | None = None
         filters = query.policy.restrict(query.filters, origin.published_at, origin.lang, self._dated)
         if filters.active():
-            allowed = store.eligible(filters)
+            allowed = corpus.eligible(filters)
             if excluded:
                 allowed = allowed[~np.isin(allowed, list(excluded))]
             if len(allowed) == 0:
                 return []
-        pool = len(index) if allowed is None else len(allowed)
+        pool = len(corpus) if allowed is None else len(allowed)
         want = max(query.k, self.depth) + len(excluded) + SEARCH_MARGIN
         while True:
-            scores, ids = index.search(vectors[MAIN], want, allowed)
+            scores, ids = corpus.search(vectors[MAIN], want, allowed)
             hits = self._rank(vectors, scores, ids, query, excluded, origin)
             # Stop once the list is full or every candidate has been seen.
             if len(hits) >= query.k or len(ids) >= pool or want >= pool:
@@ -192,11 +192,11 @@ class RelatedFinder:
     ) -> list[_Candidate]:
         """The search results less the excluded articles and the query's own reprints."""
         kept = [(float(s), int(i)) for s, i in zip(scores, ids, strict=True) if int(i) not in excluded]
-        articles = self.bundle.store.get_many([i for _, i in kept])
+        articles = self.corpus.get_many([i for _, i in kept])
         kept = [(cosine, ident) for cosine, ident in kept if ident in articles]
         if not kept:
             return []
-        signatures = self.bundle.signatures(np.array([ident for _, ident in kept]))
+        signatures = self.corpus.signatures(np.array([ident for _, ident in kept]))
         candidates = [
             _Candidate(articles[ident], title_key(articles[ident].title), signature)
             for (_, ident), signature in zip(kept, signatures, strict=True)
@@ -234,7 +234,7 @@ class RelatedFinder:
         if not candidates:
             return []
         rowids = np.array([c.article.rowid for c in candidates])
-        cand_vectors = {name: self.bundle.vectors(name, rowids) for name in self.scorer.signals}
+        cand_vectors = {name: self.corpus.vectors(name, rowids) for name in self.scorer.signals}
         relatedness, cosines = self.scorer.score(vectors, cand_vectors)
         policy = query.policy
         freshness = policy.freshness(origin.published_at, [c.article.published_at for c in candidates])

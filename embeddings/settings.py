@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "default"
@@ -71,9 +71,19 @@ class Settings(BaseSettings):
         1, ge=1, description="FAISS threads per search (one query at a time is fastest)."
     )
     log_level: str = Field("info", description="Log level of the service and the build.")
+    # A batch of 1,000 Arabic articles of a few thousand characters each is several megabytes.
     max_request_bytes: int = Field(
-        1_048_576, ge=1024, description="Largest request body the service reads; larger ones get 413."
+        16 * 1_048_576, ge=1024, description="Largest request body the service reads; larger ones get 413."
     )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys that may write (comma-separated, several so they can be rotated); none: no "
+        "writes are accepted.",
+    )
+    write_log: Path | None = Field(
+        None, description="The write log (SQLite); unset: <bundles>/writes.sqlite."
+    )
+    max_batch: int = Field(1000, ge=1, le=100_000, description="Most writes in one batch request.")
     log_format: Literal["text", "json"] | None = Field(
         None, description="'text' or 'json' lines; unset: JSON for the service, text for the batch commands."
     )
@@ -117,7 +127,7 @@ class Settings(BaseSettings):
         0.2, ge=0, description="Largest score taken off for a date gap (0 turns the decay off)."
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
@@ -134,6 +144,10 @@ class Settings(BaseSettings):
         if level not in {"debug", "info", "warning", "error", "critical"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    def resolved_write_log(self) -> Path:
+        """The write log path, defaulting to a file beside the bundles."""
+        return self.write_log or self.bundles / "writes.sqlite"
 
     def resolved_embedding_cache(self) -> Path:
         """The embedding cache path, defaulting to a file beside the bundles."""

@@ -20,6 +20,7 @@ from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.routes import router
 from service.state import LiveBundle
+from service.write_routes import router as write_router
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
     app.state.metrics = Metrics(lambda: live.loaded if (live := getattr(app.state, "live", None)) else None)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(write_router)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     if settings.cors_origins:

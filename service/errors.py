@@ -16,18 +16,23 @@ from embeddings.errors import (
     InputError,
     NotReadyError,
     RelatedArticlesError,
+    UnauthorizedError,
+    WriteLogError,
 )
 
 log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[RelatedArticlesError], int]] = [
     (ArticleNotFoundError, 404),
+    (UnauthorizedError, 401),
+    (WriteLogError, 503),
     (InputError, 422),
     (NotReadyError, 503),
     (BundleError, 503),
 ]
 _HTTP_CODES = {
     400: "invalid_body",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
@@ -42,7 +47,8 @@ def error_response(status: int, code: str, message: str, details: list[Any] | No
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return JSONResponse(status_code=status, content={"error": body})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(status_code=status, content={"error": body}, headers=headers)
 
 
 async def _domain(request: Request, exc: Exception) -> JSONResponse:

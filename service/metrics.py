@@ -23,16 +23,21 @@ class _BundleCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         loaded = self._loaded()
-        articles = GaugeMetricFamily("related_index_articles", "Articles in the loaded bundle.")
+        articles = GaugeMetricFamily(
+            "related_index_articles", "Articles served: the bundle's and the writes'."
+        )
         age = GaugeMetricFamily("related_bundle_age_seconds", "Seconds since the loaded bundle was built.")
         ready = GaugeMetricFamily("related_bundle_loaded", "1 when a bundle is loaded, else 0.")
+        pending = GaugeMetricFamily(
+            "related_writes_pending", "Acknowledged writes served from the overlay, waiting for a rebuild."
+        )
         ready.add_metric([], 0.0 if loaded is None else 1.0)
         if loaded is not None:
-            bundle = loaded.finder.bundle
-            articles.add_metric([], float(len(bundle.store)))
-            created = datetime.fromisoformat(str(bundle.manifest.get("created_at")))
+            articles.add_metric([], float(len(loaded.snapshot)))
+            created = datetime.fromisoformat(str(loaded.bundle.manifest.get("created_at")))
             age.add_metric([], (datetime.now(UTC) - created).total_seconds())
-        yield from (articles, age, ready)
+            pending.add_metric([], float(loaded.snapshot.pending))
+        yield from (articles, age, ready, pending)
 
 
 class Metrics:
@@ -55,6 +60,9 @@ class Metrics:
         )
         self.short_lists = Counter(
             "related_short_lists", "Related lists with fewer results than asked for.", registry=self.registry
+        )
+        self.writes = Counter(
+            "related_writes", "Acknowledged writes, by operation.", ["op"], registry=self.registry
         )
         self.registry.register(_BundleCollector(loaded))
 

@@ -30,6 +30,7 @@ from service.deps import (
     split_values,
 )
 from service.schemas import (
+    ID_PATTERN,
     ArticleOut,
     ArticleRef,
     ErrorResponse,
@@ -43,7 +44,10 @@ from service.schemas import (
 
 router = APIRouter()
 ArticleId = Annotated[
-    str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="The publisher's article id.")
+    str,
+    Path(
+        min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, description="The publisher's article id."
+    ),
 ]
 _errors: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown article id."},
@@ -79,7 +83,7 @@ def related_for_article(
     return RelatedResponse(
         article=ArticleRef(id=article.id, title=article.title, url=article.url),
         related=[RelatedItem.from_hit(h, explain) for h in hits],
-        bundle=loaded.finder.bundle.version,
+        bundle=loaded.bundle.version,
         scorer=loaded.finder.scorer.name,
     )
 
@@ -118,7 +122,7 @@ def related_for_text(
     return RelatedResponse(
         article=None,
         related=[RelatedItem.from_hit(h, request.explain) for h in hits],
-        bundle=loaded.finder.bundle.version,
+        bundle=loaded.bundle.version,
         scorer=loaded.finder.scorer.name,
     )
 
@@ -126,7 +130,7 @@ def related_for_text(
 @router.get("/v1/articles/{article_id:path}", response_model=ArticleOut, responses=_errors)
 def get_article(article_id: ArticleId, loaded: LoadedDep) -> ArticleOut:
     """One stored article."""
-    article = loaded.finder.bundle.store.get(article_id)
+    article = loaded.snapshot.get(article_id)
     if article is None:
         raise ArticleNotFoundError(article_id)
     return ArticleOut.from_stored(article)
@@ -135,13 +139,14 @@ def get_article(article_id: ArticleId, loaded: LoadedDep) -> ArticleOut:
 @router.get("/v1/index", response_model=IndexInfo, responses=_errors)
 def index_info(loaded: LoadedDep) -> IndexInfo:
     """The loaded bundle: its manifest and counts."""
-    bundle = loaded.finder.bundle
+    bundle, snapshot = loaded.bundle, loaded.snapshot
     return IndexInfo(
         version=bundle.version,
         path=str(bundle.path),
         loaded_at=loaded.loaded_at,
         manifest=bundle.manifest,
         stats=bundle.store.stats(),
+        writes={"pending": snapshot.pending, "last_seq": snapshot.last_seq, "articles": len(snapshot)},
     )
 
 
@@ -161,7 +166,10 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Readiness, responses={503: _errors[503]})
 def readyz(live: LiveDep) -> Readiness:
     """Ready once a bundle is loaded (503 until then, with the reason)."""
-    bundle = live.get().finder.bundle
+    loaded = live.get()
     return Readiness(
-        status="ready", bundle=bundle.version, articles=len(bundle.store), last_error=live.last_error
+        status="ready",
+        bundle=loaded.bundle.version,
+        articles=len(loaded.snapshot),
+        last_error=live.last_error,
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from embeddings.articles import MAX_ID_LENGTH
+from embeddings.articles import MAX_ID_LENGTH, ArticleFields, language_code
 from embeddings.related import Hit
 from embeddings.settings import LangPolicy
 from embeddings.store import StoredArticle
@@ -114,13 +115,90 @@ class PreviewRequest(BaseModel):
 
     @field_validator("language")
     @classmethod
-    def _lower(cls, value: str | None) -> str | None:
-        return value.lower() if value else value
+    def _iso_639_1(cls, value: str | None) -> str | None:
+        return language_code(value) if value else None
 
     @field_validator("lang", "section", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters
+
+
+class ArticleIn(ArticleFields):
+    """An article to index (its id is in the path)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    title: str = Field(min_length=1, max_length=2000)
+    body: str = Field("", max_length=200_000)
+    url: str | None = Field(None, max_length=4096)
+    lang: str | None = Field(None, description="ISO 639-1 code, e.g. 'ar'.")
+    published_at: datetime | None = Field(None, description="ISO 8601; naive times are taken as UTC.")
+    section: str | None = Field(None, max_length=256)
+    keywords: tuple[str, ...] = Field((), max_length=100)
+    source: str | None = Field(None, max_length=256)
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _keyword_list(cls, value: Any) -> Any:
+        # Replaces the archive readers' leniency (a CSV cell split at commas): JSON has lists.
+        if value is not None and not isinstance(value, list | tuple):
+            raise ValueError("keywords must be a list of strings")
+        return () if value is None else value
+
+
+class BatchArticle(ArticleIn):
+    """An article to index, with its id."""
+
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
+
+
+class BatchRequest(BaseModel):
+    """Writes applied together: every one of them, or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    upsert: list[BatchArticle] = Field(default_factory=list, description="Articles to insert or replace.")
+    delete: list[
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
+    ] = Field(default_factory=list, description="Ids to delete.")
+
+    @model_validator(mode="after")
+    def _distinct_ids(self) -> BatchRequest:
+        ids = [a.id for a in self.upsert] + list(self.delete)
+        if not ids:
+            raise ValueError("a batch needs at least one upsert or delete")
+        repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if repeated:
+            raise ValueError(f"ids appear more than once in the batch: {repeated[:10]}")
+        return self
+
+
+class WriteOut(BaseModel):
+    """One acknowledged write: it is on disk and visible in every list."""
+
+    id: str
+    op: Literal["put", "delete"]
+    seq: int = Field(description="Its position in the write log.")
+    existed: bool = Field(description="Whether the id was in the index before this write.")
+
+
+class WriteResponse(WriteOut):
+    """An acknowledged write and the live index it went into."""
+
+    bundle: str
+    writes_pending: int = Field(description="Writes not yet folded into a bundle by a rebuild.")
+
+
+class BatchResponse(BaseModel):
+    """Acknowledged writes of one batch, in order: upserts, then deletes."""
+
+    results: list[WriteOut]
+    bundle: str
+    writes_pending: int
 
 
 class ErrorBody(BaseModel):
@@ -148,7 +226,7 @@ class Readiness(BaseModel):
 
     status: str
     bundle: str | None
-    articles: int | None
+    articles: int | None = Field(description="Articles served: the bundle's, with the writes since.")
     last_error: str | None
 
 
@@ -159,4 +237,7 @@ class IndexInfo(BaseModel):
     path: str
     loaded_at: datetime
     manifest: dict[str, Any]
-    stats: dict[str, Any]
+    stats: dict[str, Any] = Field(description="The bundle's counts.")
+    writes: dict[str, int] = Field(
+        description="Writes since the bundle: pending (not folded in yet), last_seq, and the articles served."
+    )

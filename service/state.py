@@ -1,37 +1,49 @@
-"""The live bundle: loaded at start, swapped for a newly published one without a restart."""
+"""The live corpus: the published bundle with the acknowledged writes over it, swapped without a restart."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from embeddings import bundle as bundles_mod
+from embeddings.bundle import Bundle
 from embeddings.errors import NotReadyError
+from embeddings.overlay import Snapshot
 from embeddings.related import RelatedFinder
 from embeddings.scorer import Scorer
 from embeddings.settings import Settings
 from embeddings.signals import SignalEncoders
+from embeddings.writes import Write, WriteLog, puts
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """One loaded bundle with its finder; requests hold it for their whole duration."""
+    """One snapshot (a bundle and the writes over it) with its finder; a request holds it throughout."""
 
     finder: RelatedFinder
+    snapshot: Snapshot
     target: Path
     loaded_at: datetime
 
+    @property
+    def bundle(self) -> Bundle:
+        """The bundle under the snapshot."""
+        return self.snapshot.bundle
+
 
 class LiveBundle:
-    """Holds the current bundle; a watcher thread loads newly published ones and swaps them in.
+    """Holds the current snapshot; writes and newly published bundles swap in new ones.
 
     A swap replaces one reference: a request that already took the old `Loaded` finishes on it.
-    A bundle that fails to load is refused and the old one keeps serving; `last_error` says why.
+    Writes go to the write log first, then into a new snapshot, under one lock that bundle swaps
+    also take, so a swap never drops a write. A bundle that fails to load is refused and the old
+    one keeps serving; `last_error` says why.
     """
 
     def __init__(self, settings: Settings, encoders: SignalEncoders, scorer: Scorer) -> None:
@@ -45,7 +57,9 @@ class LiveBundle:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one bundle load at a time
+        self._write_lock = threading.Lock()  # one change of the live snapshot at a time
+        self._log: WriteLog | None = None
 
     def get(self) -> Loaded:
         """The current bundle, or NotReadyError."""
@@ -78,12 +92,67 @@ class LiveBundle:
                 self.last_error = f"refused bundle {target.name}: {exc}"
                 log.error("%s", self.last_error)
                 return False
-            finder = RelatedFinder.from_settings(bundle, self._scorer, self._settings)
-            self._loaded = Loaded(finder, target, datetime.now(UTC))
+            with self._write_lock:
+                try:
+                    snapshot = self._replay(bundle)
+                except Exception as exc:
+                    self._refused = target
+                    self.last_error = f"refused bundle {target.name}: cannot replay the write log: {exc}"
+                    log.error("%s", self.last_error)
+                    return False
+                self._loaded = Loaded(self._finder(snapshot), snapshot, target, datetime.now(UTC))
             self._refused = None
             self.last_error = None
-            log.info("serving bundle %s (%d articles)", bundle.version, len(bundle.store))
+            log.info(
+                "serving bundle %s (%d articles, %d writes replayed over it)",
+                bundle.version,
+                len(bundle.store),
+                snapshot.pending,
+            )
             return True
+
+    def _finder(self, snapshot: Snapshot) -> RelatedFinder:
+        return RelatedFinder.from_settings(snapshot, self._scorer, self._settings)
+
+    def _replay(self, bundle: Bundle) -> Snapshot:
+        """The bundle with every logged write it has not folded in (the caller holds the write lock)."""
+        folded = int(bundle.manifest.get("writes", {}).get("folded_through", 0))
+        dims = {name: enc.spec.dimension for name, enc in self._encoders.encoders.items()}
+        snapshot = Snapshot.of(bundle, dims, folded)
+        if self._log is None:
+            return snapshot
+        return snapshot.apply(self._current(list(self._log.read(after=folded))))
+
+    def _current(self, writes: list[Write]) -> list[Write]:
+        """The writes with vectors of the encoders in use: those logged by another model are re-embedded."""
+        specs = self._encoders.specs()
+        stale = [
+            i
+            for i, w in enumerate(writes)
+            if w.article is not None and any(w.specs.get(name) != spec for name, spec in specs.items())
+        ]
+        if stale:
+            log.warning("re-embedding %d logged writes made with other encoders", len(stale))
+            fresh = puts([writes[i].article for i in stale], self._encoders)  # type: ignore[misc]
+            for i, w in zip(stale, fresh, strict=True):
+                writes[i] = replace(w, seq=writes[i].seq)
+        return writes
+
+    def write(self, writes: Sequence[Write]) -> tuple[Loaded, list[Write], list[bool]]:
+        """Log `writes` durably, then apply them to a new live snapshot.
+
+        Returns that snapshot, the logged writes and whether each id existed before.
+        """
+        with self._write_lock:
+            loaded = self.get()
+            if self._log is None:
+                raise NotReadyError("the write log is not open")
+            existed = [loaded.snapshot.get(w.article_id) is not None for w in writes]
+            logged = self._log.append(writes)
+            snapshot = loaded.snapshot.apply(logged)
+            loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
+            self._loaded = loaded
+        return loaded, logged, existed
 
     def _watch(self) -> None:
         while not self._stop.wait(self._interval):
@@ -93,7 +162,8 @@ class LiveBundle:
                 log.exception("bundle refresh failed")
 
     def start(self) -> None:
-        """Load what is published now and start watching for new bundles."""
+        """Open the write log, load what is published now and start watching for new bundles."""
+        self._log = WriteLog(self._settings.resolved_write_log())
         self.refresh()
         self._thread = threading.Thread(target=self._watch, name="bundle-watcher", daemon=True)
         self._thread.start()
@@ -103,3 +173,7 @@ class LiveBundle:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._write_lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None

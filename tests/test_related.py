@@ -118,10 +118,10 @@ def test_vector_query_matches_the_indexed_one(
 ) -> None:
     row = next(r for r in sample_rows if r["lang"] == "en" and not r.get("copy_of"))
     vectors = {name: v[0] for name, v in encoders.encode([article_text(row["title"], row["body"])]).items()}
-    stored = finder.bundle.store.get(row["id"])
+    stored = finder.corpus.get(row["id"])
     assert stored is not None
     for name, vector in vectors.items():
-        assert float(vector @ finder.bundle.vectors(name, np.array([stored.rowid]))[0]) > 0.9999
+        assert float(vector @ finder.corpus.vectors(name, np.array([stored.rowid]))[0]) > 0.9999
     _, indexed = finder.for_article(row["id"], RelatedQuery(k=4))
     origin = Origin(title_key=title_key(row["title"]), lang=stored.lang, published_at=stored.published_at)
     preview = finder.for_vectors(vectors, RelatedQuery(k=4), origin)

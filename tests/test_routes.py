@@ -97,8 +97,10 @@ def test_filters(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
     after = client.get(f"/v1/articles/{ident}/related", params={"k": 3, "exclude": ",".join(excluded)}).json()
     assert not {i["id"] for i in after["related"]} & set(excluded)
     assert after["related"][0]["id"] == first[2]["id"]
-    none = client.get(f"/v1/articles/{ident}/related", params={"lang": "zz"}).json()
+    none = client.get(f"/v1/articles/{ident}/related", params={"lang": "de"}).json()
     assert none["related"] == []
+    unknown = client.get(f"/v1/articles/{ident}/related", params={"lang": "zz"})
+    assert unknown.status_code == 422 and "ISO 639-1" in unknown.json()["error"]["message"]
 
 
 def test_preview_of_an_unindexed_article(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
@@ -251,7 +253,7 @@ def test_titles_without_words_are_not_copies_of_each_other(
     _, _, app = _fake_app_with(tmp_path, make_settings, rows)
     with TestClient(app) as client:
         assert len(client.get("/v1/articles/p0/related", params={"k": 4}).json()["related"]) == 4
-        preview = client.post("/v1/related", json={"title": "!!!", "body": "body 9", "lang": "zz,yy"}).json()
+        preview = client.post("/v1/related", json={"title": "!!!", "body": "body 9", "lang": "de,it"}).json()
         assert preview["related"] == []
 
 
@@ -279,7 +281,7 @@ def test_unexpected_errors_keep_the_error_shape(
     rows = [{"id": f"a{i}", "title": f"headline {i}"} for i in range(5)]
     _, _, app = _fake_app_with(tmp_path, make_settings, rows)
     with TestClient(app, raise_server_exceptions=False) as client:
-        app.state.live.get().finder.bundle.store.close()  # the store fails under the route
+        app.state.live.get().bundle.store.close()  # the store fails under the route
         _assert_error(client.get("/v1/articles/a1"), 500, "internal_error")
 
 

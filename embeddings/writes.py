@@ -1,0 +1,217 @@
+"""The write log: every acknowledged write, durable before it is acknowledged, replayed after a restart.
+
+`<bundles>/writes.sqlite` holds one row per write in the order it was applied (`seq`), with the
+article and its signal vectors for a put, so a restart replays writes without embedding anything.
+SQLite runs in WAL mode with `synchronous=FULL`: a commit returns once the log is fsynced.
+
+A build folds the log in (the last write of each id wins over the input archive) and records the
+last sequence number it read in its manifest; the service replays only the writes after it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from embeddings.articles import Article
+from embeddings.errors import WriteLogError
+from embeddings.reprints import NO_SIGNATURE, signature
+from embeddings.signals import SignalEncoders
+from embeddings.text import article_text
+
+Op = Literal["put", "delete"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS writes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
+    id TEXT NOT NULL,
+    article TEXT,                   -- JSON of the article, for a put
+    signature BLOB,                 -- its reprint signature (uint32), for a put
+    written_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS writes_id ON writes(id);
+CREATE TABLE IF NOT EXISTS write_vectors (
+    seq INTEGER NOT NULL REFERENCES writes(seq),
+    signal TEXT NOT NULL,
+    spec TEXT NOT NULL,             -- JSON of the encoder spec that made the vector
+    vector BLOB NOT NULL,           -- float32
+    PRIMARY KEY (seq, signal)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write: a put (insert or replace) carries the article, its vectors and reprint signature."""
+
+    op: Op
+    article_id: str
+    article: Article | None = None
+    vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
+    specs: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    signature: np.ndarray = field(default_factory=lambda: NO_SIGNATURE)
+    seq: int = 0  # assigned by the log
+
+
+def put(article: Article, encoders: SignalEncoders) -> Write:
+    """A put of `article`, embedded with every signal of `encoders`."""
+    return puts([article], encoders)[0]
+
+
+def puts(articles: Sequence[Article], encoders: SignalEncoders, batch_size: int = 32) -> list[Write]:
+    """Puts of `articles`, embedded in batches."""
+    texts = [article_text(a.title, a.body) for a in articles]
+    vectors = encoders.encode(texts, batch_size=batch_size) if texts else {}
+    specs = encoders.specs()
+    return [
+        Write(
+            "put",
+            a.id,
+            a,
+            {name: rows[i] for name, rows in vectors.items()},
+            specs,
+            signature(texts[i]),
+        )
+        for i, a in enumerate(articles)
+    ]
+
+
+def delete(article_id: str) -> Write:
+    """A delete of `article_id` (recorded even if the id is unknown, so no rebuild brings it back)."""
+    return Write("delete", article_id)
+
+
+class WriteLog:
+    """The SQLite write log: append durably, read back in order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise WriteLogError(f"cannot open the write log {path}: {exc}") from exc
+
+    def append(self, writes: Sequence[Write]) -> list[Write]:
+        """Write `writes` in one transaction; return them with their sequence numbers once on disk."""
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        out: list[Write] = []
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for w in writes:
+                    article = w.article.model_dump_json() if w.article is not None else None
+                    blob = np.asarray(w.signature, dtype=np.uint32).tobytes() if w.article else None
+                    cursor = self._db.execute(
+                        "INSERT INTO writes (op, id, article, signature, written_at) VALUES (?,?,?,?,?)",
+                        (w.op, w.article_id, article, blob, now),
+                    )
+                    seq = int(cursor.lastrowid or 0)
+                    self._db.executemany(
+                        "INSERT INTO write_vectors VALUES (?,?,?,?)",
+                        [
+                            (
+                                seq,
+                                name,
+                                json.dumps(w.specs[name], sort_keys=True),
+                                np.asarray(v, np.float32).tobytes(),
+                            )
+                            for name, v in w.vectors.items()
+                        ],
+                    )
+                    out.append(Write(w.op, w.article_id, w.article, w.vectors, w.specs, w.signature, seq))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise WriteLogError(f"cannot write to the write log {self.path}: {exc}") from exc
+        return out
+
+    def last_seq(self) -> int:
+        """The sequence number of the last write (0 when the log is empty)."""
+        with self._lock:
+            (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM writes").fetchone()
+        return int(seq)
+
+    def count_after(self, seq: int) -> int:
+        """How many writes come after `seq`."""
+        with self._lock:
+            (count,) = self._db.execute("SELECT count(*) FROM writes WHERE seq > ?", (seq,)).fetchone()
+        return int(count)
+
+    def read(self, after: int = 0, through: int | None = None) -> Iterator[Write]:
+        """The writes with `after` < seq <= `through`, in order."""
+        upper = through if through is not None else (1 << 62)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, op, id, article, signature FROM writes WHERE seq > ? AND seq <= ? ORDER BY seq",
+                (after, upper),
+            ).fetchall()
+            vector_rows = self._db.execute(
+                "SELECT seq, signal, spec, vector FROM write_vectors WHERE seq > ? AND seq <= ?",
+                (after, upper),
+            ).fetchall()
+        vectors: dict[int, dict[str, np.ndarray]] = {}
+        specs: dict[int, dict[str, dict[str, Any]]] = {}
+        for seq, name, spec, blob in vector_rows:
+            vectors.setdefault(seq, {})[name] = np.frombuffer(blob, dtype=np.float32)
+            specs.setdefault(seq, {})[name] = json.loads(spec)
+        for seq, op, ident, article, blob in rows:
+            if op == "delete":
+                yield Write("delete", ident, seq=seq)
+                continue
+            yield Write(
+                "put",
+                ident,
+                Article.model_validate_json(article),
+                vectors.get(seq, {}),
+                specs.get(seq, {}),
+                np.frombuffer(blob, dtype=np.uint32),
+                seq,
+            )
+
+    def latest(self, through: int) -> dict[str, Write]:
+        """The last write of each id up to `through`: what a build folds in."""
+        return {w.article_id: w for w in self.read(0, through)}
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+@dataclass(frozen=True)
+class Folded:
+    """An input's articles with the write log applied, and what the log changed."""
+
+    articles: list[Article]
+    through: int  # the last sequence number folded in
+    puts: list[Write]  # the last put of each id (their vectors can seed the embedding cache)
+    deletes: int
+
+
+def fold(articles: Sequence[Article], log: WriteLog | None) -> Folded:
+    """Apply the log's last write of each id to `articles`: puts replace or add, deletes remove."""
+    if log is None:
+        return Folded(list(articles), 0, [], 0)
+    through = log.last_seq()
+    latest = log.latest(through)
+    out = [latest[a.id].article if a.id in latest else a for a in articles]
+    seen = {a.id for a in articles}
+    out += [w.article for ident, w in latest.items() if ident not in seen]
+    kept = [a for a in out if a is not None]  # deletes leave None behind
+    puts = [w for w in latest.values() if w.op == "put"]
+    return Folded(kept, through, puts, len(latest) - len(puts))

@@ -1,0 +1,156 @@
+"""The write log and the copy-on-write overlay: durable order, folding, searches as a rebuild gives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from embeddings import bundle as bundles_mod
+from embeddings.articles import Article
+from embeddings.overlay import Snapshot
+from embeddings.settings import Settings
+from embeddings.signals import MAIN
+from embeddings.store import Filters
+from embeddings.writes import WriteLog, delete, fold, puts
+from tests.conftest import build_with, write_jsonl
+from tests.fakes import HashingEncoder, fake_signals
+
+TOPICS = ["harbour strike dockers", "central bank rates", "desert locust swarm", "football cup final"]
+
+
+def corpus_rows(n: int = 24) -> list[dict[str, Any]]:
+    """Articles on four topics, in three languages, some undated, over a month."""
+    rows = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        row: dict[str, Any] = {
+            "id": f"a{i:02d}",
+            "title": f"{topic} report {i}",
+            "body": f"{topic} {topic} update number {i} with details {i * 7}",
+            "lang": ["ar", "en", "fr"][i % 3],
+            "section": ["world", "economy"][i % 2],
+        }
+        if i % 5:
+            row["published_at"] = datetime(2026, 3, 1 + i, 12, tzinfo=UTC).isoformat()
+        rows.append(row)
+    return rows
+
+
+def test_the_log_keeps_order_articles_vectors_and_signatures(tmp_path: Path) -> None:
+    encoders = fake_signals(HashingEncoder())
+    log = WriteLog(tmp_path / "writes.sqlite")
+    article = Article(id="x/1", title="عنوان الخبر", body="نص", lang="ar", keywords=("a", "b"))
+    logged = log.append([*puts([article], encoders), delete("gone")])
+    assert [w.seq for w in logged] == [1, 2]
+    log.close()
+
+    again = WriteLog(tmp_path / "writes.sqlite")
+    read = list(again.read())
+    assert [(w.op, w.article_id, w.seq) for w in read] == [("put", "x/1", 1), ("delete", "gone", 2)]
+    assert read[0].article == article
+    for name, vector in logged[0].vectors.items():
+        assert np.array_equal(read[0].vectors[name], vector)
+        assert read[0].specs[name] == encoders.encoders[name].spec.as_dict()
+    assert np.array_equal(read[0].signature, logged[0].signature)
+    assert again.last_seq() == 2 and again.count_after(1) == 1
+    assert [w.seq for w in again.read(after=1)] == [2]
+    assert next(iter(again.read(after=0, through=1))).seq == 1
+    again.close()
+
+
+def test_fold_applies_the_last_write_of_each_id(tmp_path: Path) -> None:
+    encoders = fake_signals(HashingEncoder())
+    archive = [Article(id=i, title=f"title {i}") for i in ("a", "b", "c")]
+    log = WriteLog(tmp_path / "writes.sqlite")
+    log.append(puts([Article(id="b", title="b, rewritten")], encoders))
+    log.append([delete("c"), delete("d")])
+    log.append(puts([Article(id="d", title="d is back"), Article(id="e", title="new")], encoders))
+    log.append([delete("e")])
+    folded = fold(archive, log)
+    assert [(a.id, a.title) for a in folded.articles] == [
+        ("a", "title a"),
+        ("b", "b, rewritten"),
+        ("d", "d is back"),
+    ]
+    assert folded.through == 6 and folded.deletes == 2 and {w.article_id for w in folded.puts} == {"b", "d"}
+    assert fold(archive, None).articles == archive
+
+
+@pytest.fixture
+def half_and_whole(tmp_path: Path, make_settings: Callable[..., Settings]) -> tuple[Snapshot, Any]:
+    """A bundle of the first half of the corpus with the second half written over it, and a bundle of all."""
+    rows = corpus_rows()
+    encoder = HashingEncoder()
+    encoders = fake_signals(encoder)
+    whole = make_settings(bundles=tmp_path / "whole")
+    build_with(whole, write_jsonl(tmp_path / "whole.jsonl", rows), encoder)
+    half = make_settings(bundles=tmp_path / "half")
+    build_with(half, write_jsonl(tmp_path / "half.jsonl", rows[:12]), encoder)
+    bundle = bundles_mod.load_current(half.bundles)
+    dims = {name: e.spec.dimension for name, e in encoders.encoders.items()}
+    snapshot = Snapshot.of(bundle, dims)
+    log = WriteLog(tmp_path / "writes.sqlite")
+    for row in rows[12:]:  # one write at a time, so the overlay grows past its first capacity
+        snapshot = snapshot.apply(log.append(puts([Article.model_validate(row)], encoders)))
+    return snapshot, bundles_mod.load_current(whole.bundles)
+
+
+FILTERS = [
+    Filters(),
+    Filters(langs=("ar", "fr")),
+    Filters(sections=("economy",)),
+    Filters(since=datetime(2026, 3, 10, tzinfo=UTC)),
+    Filters(until=datetime(2026, 3, 15, tzinfo=UTC)),
+    Filters(same_lang="en", window=(datetime(2026, 3, 5, tzinfo=UTC).timestamp(), 1.8e9)),
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_an_overlay_filters_and_searches_as_a_bundle_of_the_same_articles(
+    half_and_whole: tuple[Snapshot, Any], filters: Filters
+) -> None:
+    snapshot, whole = half_and_whole
+    assert len(snapshot) == len(whole)
+
+    def ids(corpus: Any, rowids: np.ndarray) -> list[str]:
+        found = corpus.get_many(rowids.tolist())
+        return [found[int(r)].id for r in rowids]
+
+    assert sorted(ids(snapshot, snapshot.eligible(filters))) == sorted(ids(whole, whole.eligible(filters)))
+    query = whole.vectors(MAIN, np.array([3]))[0]
+    allowed = (snapshot.eligible(filters), whole.eligible(filters)) if filters.active() else (None, None)
+    ours, theirs = snapshot.search(query, 8, allowed[0]), whole.search(query, 8, allowed[1])
+    assert np.allclose(ours[0], theirs[0], atol=1e-6)
+    assert ids(snapshot, ours[1]) == ids(whole, theirs[1])
+    assert snapshot.date_range() == whole.date_range()
+
+
+def test_replacing_and_deleting_hide_the_old_rows(half_and_whole: tuple[Snapshot, Any]) -> None:
+    snapshot, _ = half_and_whole
+    encoders = fake_signals(HashingEncoder())
+    old_bundle_row = snapshot.rowids_for(["a03"])[0]
+    old_overlay_row = snapshot.rowids_for(["a15"])[0]
+    changed = snapshot.apply(
+        [
+            *puts([Article(id="a03", title="completely different words", lang="de")], encoders),
+            delete("a15"),
+            delete("never-existed"),
+        ]
+    )
+    # The old snapshot is untouched: a request that holds it sees the articles as they were.
+    assert snapshot.get("a03").title.startswith("football") and snapshot.get("a15") is not None  # type: ignore[union-attr]
+    assert changed.get("a03").title == "completely different words"  # type: ignore[union-attr]
+    assert changed.get("a15") is None and changed.rowids_for(["a15"]) == []
+    assert len(changed) == len(snapshot) - 1
+    for rowid in (old_bundle_row, old_overlay_row):
+        assert rowid not in changed.eligible(Filters()).tolist()
+        assert rowid not in changed.get_many([rowid])
+    query = snapshot.vectors(MAIN, np.array([old_bundle_row]))[0]
+    _, found = changed.search(query, len(changed) + 10)
+    assert old_bundle_row not in found and old_overlay_row not in found and len(found) == len(changed)
+    assert changed.eligible(Filters(langs=("de",))).tolist() == changed.rowids_for(["a03"])
