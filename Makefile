@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/related_latency.py --bundles $(BUNDLES)
+	$(BIN)/python -m benchmarks.related_latency --bundles $(BUNDLES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

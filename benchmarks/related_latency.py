@@ -1,6 +1,6 @@
 """Latency of the related endpoint on a published bundle: in-process and over HTTP from a second process.
 
-    python benchmarks/related_latency.py --bundles var/bundles [--requests 2000] [--json out.json]
+    python -m benchmarks.related_latency --bundles var/bundles [--requests 2000] [--json out.json]
 
 Two rankers are timed: the baseline (plain cosine, no list policy) and the service as configured
 (the scorer and the default policies). In-process, their requests alternate, so that a noisy machine
@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.serving import serving
 from embeddings import bundle as bundles_mod
 from embeddings.policy import ListPolicy
 from embeddings.related import RelatedFinder, RelatedQuery
@@ -95,60 +92,23 @@ def in_process(bundle: bundles_mod.Bundle, ids: list[str], k: int, settings: Set
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def over_http(
-    bundles: Path, ids: list[str], k: int, env: dict[str, str], timeout: float = 120.0
-) -> dict[str, float]:
+def over_http(bundles: Path, ids: list[str], k: int, env: dict[str, str]) -> dict[str, float]:
     """Start `related-articles serve` in a child process and time sequential keep-alive requests."""
     import httpx
 
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--bundles",
-        str(bundles),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(cmd, env={**os.environ, **env})
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=10.0) as client:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the server did not become ready")
-                time.sleep(0.2)
-            for ident in ids[:50]:
-                client.get(f"/v1/articles/{ident}/related", params={"k": k})
-            samples, errors = [], 0
-            started = time.perf_counter()
-            for ident in ids:
-                t0 = time.perf_counter()
-                response = client.get(f"/v1/articles/{ident}/related", params={"k": k})
-                samples.append((time.perf_counter() - t0) * 1000)
-                errors += response.status_code != 200
-            result = summarize(samples, time.perf_counter() - started)
-            result["errors"] = float(errors)
-            return result
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(bundles, env) as base, httpx.Client(base_url=base, timeout=10.0) as client:
+        for ident in ids[:50]:
+            client.get(f"/v1/articles/{ident}/related", params={"k": k})
+        samples, errors = [], 0
+        started = time.perf_counter()
+        for ident in ids:
+            t0 = time.perf_counter()
+            response = client.get(f"/v1/articles/{ident}/related", params={"k": k})
+            samples.append((time.perf_counter() - t0) * 1000)
+            errors += response.status_code != 200
+        result = summarize(samples, time.perf_counter() - started)
+        result["errors"] = float(errors)
+        return result
 
 
 def main() -> None:

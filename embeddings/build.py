@@ -190,7 +190,7 @@ def build_bundle(
             for err in result.errors:
                 log.warning("skipped %s", err)
         log_path = settings.resolved_write_log()
-        write_log = WriteLog(log_path) if log_path.exists() else None
+        write_log = WriteLog(log_path, create=False) if log_path.exists() else None
         try:
             folded = fold(result.articles, write_log)
         finally:
@@ -235,6 +235,7 @@ def build_bundle(
                 "input": _input_checksum(input_path),
                 # The service replays the logged writes after this one over the bundle.
                 "writes": {
+                    "log_id": folded.log_id,
                     "folded_through": folded.through,
                     "puts": len(folded.puts),
                     "deletes": folded.deletes,

@@ -71,9 +71,14 @@ class Settings(BaseSettings):
         1, ge=1, description="FAISS threads per search (one query at a time is fastest)."
     )
     log_level: str = Field("info", description="Log level of the service and the build.")
-    # A batch of 1,000 Arabic articles of a few thousand characters each is several megabytes.
     max_request_bytes: int = Field(
-        16 * 1_048_576, ge=1024, description="Largest request body the service reads; larger ones get 413."
+        1_048_576, ge=1024, description="Largest request body the service reads; larger ones get 413."
+    )
+    # A batch of 1,000 Arabic articles of a few thousand characters each is several megabytes.
+    max_write_bytes: int = Field(
+        16 * 1_048_576,
+        ge=1024,
+        description="Largest body of a write that carries a valid API key (a batch); larger ones get 413.",
     )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,

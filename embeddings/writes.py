@@ -5,7 +5,8 @@ article and its signal vectors for a put, so a restart replays writes without em
 SQLite runs in WAL mode with `synchronous=FULL`: a commit returns once the log is fsynced.
 
 A build folds the log in (the last write of each id wins over the input archive) and records the
-last sequence number it read in its manifest; the service replays only the writes after it.
+log's id and the last sequence number it read in its manifest; the service replays only the writes
+after it, or every write when the manifest names another log.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +40,8 @@ CREATE TABLE IF NOT EXISTS writes (
     signature BLOB,                 -- its reprint signature (uint32), for a put
     written_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS writes_id ON writes(id);
+CREATE INDEX IF NOT EXISTS writes_id ON writes(id, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS write_vectors (
     seq INTEGER NOT NULL REFERENCES writes(seq),
     signal TEXT NOT NULL,
@@ -93,16 +96,24 @@ def delete(article_id: str) -> Write:
 class WriteLog:
     """The SQLite write log: append durably, read back in order."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.is_file():
+                raise WriteLogError(f"no write log at {path}")
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(SCHEMA)
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
+            else:
+                self._db.execute("PRAGMA query_only=ON")  # a build only reads the service's log
+            (self.log_id,) = self._db.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
+        except (OSError, sqlite3.Error, TypeError) as exc:
             raise WriteLogError(f"cannot open the write log {path}: {exc}") from exc
 
     def append(self, writes: Sequence[Write]) -> list[Write]:
@@ -134,10 +145,12 @@ class WriteLog:
                     )
                     out.append(Write(w.op, w.article_id, w.article, w.vectors, w.specs, w.signature, seq))
                 self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                raise WriteLogError(f"cannot write to the write log {self.path}: {exc}") from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise WriteLogError(f"cannot write to the write log {self.path}: {exc}") from exc
+                raise
         return out
 
     def last_seq(self) -> int:
@@ -146,46 +159,67 @@ class WriteLog:
             (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM writes").fetchone()
         return int(seq)
 
-    def count_after(self, seq: int) -> int:
-        """How many writes come after `seq`."""
-        with self._lock:
-            (count,) = self._db.execute("SELECT count(*) FROM writes WHERE seq > ?", (seq,)).fetchone()
-        return int(count)
+    def read(self, after: int = 0) -> list[Write]:
+        """The writes after sequence number `after`, in order."""
+        return self._writes("seq > ?", (after,))
 
-    def read(self, after: int = 0, through: int | None = None) -> Iterator[Write]:
-        """The writes with `after` < seq <= `through`, in order."""
-        upper = through if through is not None else (1 << 62)
+    def latest(self, through: int) -> dict[str, Write]:
+        """The last write of each id up to `through`: what a build folds in."""
+        where = "seq IN (SELECT max(seq) FROM writes WHERE seq <= ? GROUP BY id)"
+        return {w.article_id: w for w in self._writes(where, (through,))}
+
+    def _writes(self, where: str, params: tuple[object, ...]) -> list[Write]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, op, id, article, signature FROM writes WHERE seq > ? AND seq <= ? ORDER BY seq",
-                (after, upper),
+                f"SELECT seq, op, id, article, signature FROM writes WHERE {where} ORDER BY seq", params
             ).fetchall()
             vector_rows = self._db.execute(
-                "SELECT seq, signal, spec, vector FROM write_vectors WHERE seq > ? AND seq <= ?",
-                (after, upper),
+                f"SELECT seq, signal, spec, vector FROM write_vectors WHERE {where}", params
             ).fetchall()
         vectors: dict[int, dict[str, np.ndarray]] = {}
         specs: dict[int, dict[str, dict[str, Any]]] = {}
         for seq, name, spec, blob in vector_rows:
             vectors.setdefault(seq, {})[name] = np.frombuffer(blob, dtype=np.float32)
             specs.setdefault(seq, {})[name] = json.loads(spec)
+        out = []
         for seq, op, ident, article, blob in rows:
             if op == "delete":
-                yield Write("delete", ident, seq=seq)
+                out.append(Write("delete", ident, seq=seq))
                 continue
-            yield Write(
-                "put",
-                ident,
-                Article.model_validate_json(article),
-                vectors.get(seq, {}),
-                specs.get(seq, {}),
-                np.frombuffer(blob, dtype=np.uint32),
-                seq,
+            out.append(
+                Write(
+                    "put",
+                    ident,
+                    Article.model_validate_json(article),
+                    vectors.get(seq, {}),
+                    specs.get(seq, {}),
+                    np.frombuffer(blob, dtype=np.uint32),
+                    seq,
+                )
             )
+        return out
 
-    def latest(self, through: int) -> dict[str, Write]:
-        """The last write of each id up to `through`: what a build folds in."""
-        return {w.article_id: w for w in self.read(0, through)}
+    def compact(self) -> int:
+        """Drop the writes a later write of the same id supersedes; return how many.
+
+        Always safe: a replay or fold that would read a dropped write reads the later one too, and
+        the last write of an id decides its state.
+        """
+        superseded = (
+            "SELECT seq FROM writes w"
+            " WHERE EXISTS (SELECT 1 FROM writes l WHERE l.id = w.id AND l.seq > w.seq)"
+        )
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(f"DELETE FROM write_vectors WHERE seq IN ({superseded})")
+                dropped = self._db.execute(f"DELETE FROM writes WHERE seq IN ({superseded})").rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return int(dropped)
 
     def close(self) -> None:
         """Close the database."""
@@ -199,6 +233,7 @@ class Folded:
 
     articles: list[Article]
     through: int  # the last sequence number folded in
+    log_id: str | None  # which log: a new log numbers its writes from 1 again
     puts: list[Write]  # the last put of each id (their vectors can seed the embedding cache)
     deletes: int
 
@@ -206,7 +241,7 @@ class Folded:
 def fold(articles: Sequence[Article], log: WriteLog | None) -> Folded:
     """Apply the log's last write of each id to `articles`: puts replace or add, deletes remove."""
     if log is None:
-        return Folded(list(articles), 0, [], 0)
+        return Folded(list(articles), 0, None, [], 0)
     through = log.last_seq()
     latest = log.latest(through)
     out = [latest[a.id].article if a.id in latest else a for a in articles]
@@ -214,4 +249,4 @@ def fold(articles: Sequence[Article], log: WriteLog | None) -> Folded:
     out += [w.article for ident, w in latest.items() if ident not in seen]
     kept = [a for a in out if a is not None]  # deletes leave None behind
     puts = [w for w in latest.values() if w.op == "put"]
-    return Folded(kept, through, puts, len(latest) - len(puts))
+    return Folded(kept, through, log.log_id, puts, len(latest) - len(puts))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,6 +16,7 @@ from embeddings.policy import ListPolicy
 from embeddings.scorer import load_scorer
 from embeddings.settings import Settings
 from embeddings.signals import SignalEncoders, load_signal_encoders
+from service.auth import is_writer
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
@@ -65,7 +67,12 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(write_router)
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_request_bytes,
+        writer_limit=settings.max_write_bytes,
+        is_writer=partial(is_writer, settings),
+    )
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     if settings.cors_origins:
         app.add_middleware(

@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,19 +79,30 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class BodyLimit:
-    """Refuses request bodies over `limit` bytes with 413, by Content-Length or while they stream."""
+    """Refuses request bodies over `limit` bytes with 413, by Content-Length or while they stream.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    Requests that `is_writer` accepts (by their Authorization header) may send up to `writer_limit`:
+    batches are large, and nobody without a key gets a large body buffered and parsed.
+    """
+
+    def __init__(
+        self, app: ASGIApp, limit: int, writer_limit: int, is_writer: Callable[[str | None], bool]
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.base_limit = limit
+        self.writer_limit = writer_limit
+        self.is_writer = is_writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.base_limit
+        if scope.get("method") in {"PUT", "POST"} and self.is_writer(_header(scope, b"authorization")):
+            limit = max(limit, self.writer_limit)
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(self.limit, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, send)
             return
         seen = 0
         over = False
@@ -100,7 +112,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     over = True  # the app sees the client leave, and whatever it answers is dropped
                     return {"type": "http.disconnect"}
             return message
@@ -111,7 +123,7 @@ class BodyLimit:
 
         await self.app(scope, counted, unless_over)
         if over:
-            await _too_large(self.limit, send)
+            await _too_large(limit, send)
 
 
 async def _too_large(limit: int, send: Send) -> None:

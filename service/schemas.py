@@ -127,6 +127,13 @@ class PreviewRequest(BaseModel):
 ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters
 
 
+def unpadded_id(value: str) -> str:
+    """Refuse ids with leading or trailing whitespace: stored ids are stripped, so the id would change."""
+    if value != value.strip():
+        raise ValueError(f"ids may not start or end with whitespace: {value!r}")
+    return value
+
+
 class ArticleIn(ArticleFields):
     """An article to index (its id is in the path)."""
 
@@ -155,6 +162,11 @@ class BatchArticle(ArticleIn):
 
     id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _unpadded(cls, value: Any) -> Any:
+        return unpadded_id(value) if isinstance(value, str) else value
+
 
 class BatchRequest(BaseModel):
     """Writes applied together: every one of them, or none."""
@@ -165,6 +177,11 @@ class BatchRequest(BaseModel):
     delete: list[
         Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
     ] = Field(default_factory=list, description="Ids to delete.")
+
+    @field_validator("delete")
+    @classmethod
+    def _unpadded(cls, value: list[str]) -> list[str]:
+        return [unpadded_id(v) for v in value]
 
     @model_validator(mode="after")
     def _distinct_ids(self) -> BatchRequest:

@@ -93,12 +93,14 @@ class LiveBundle:
                 log.error("%s", self.last_error)
                 return False
             with self._write_lock:
+                if self._stop.is_set():
+                    return False  # shutting down: the log may be closed already
                 try:
                     snapshot = self._replay(bundle)
                 except Exception as exc:
-                    self._refused = target
-                    self.last_error = f"refused bundle {target.name}: cannot replay the write log: {exc}"
-                    log.error("%s", self.last_error)
+                    # Not refused: the bundle is fine, and the next check tries again.
+                    self.last_error = f"cannot replay the write log over bundle {target.name}: {exc}"
+                    log.exception("%s", self.last_error)
                     return False
                 self._loaded = Loaded(self._finder(snapshot), snapshot, target, datetime.now(UTC))
             self._refused = None
@@ -116,12 +118,20 @@ class LiveBundle:
 
     def _replay(self, bundle: Bundle) -> Snapshot:
         """The bundle with every logged write it has not folded in (the caller holds the write lock)."""
-        folded = int(bundle.manifest.get("writes", {}).get("folded_through", 0))
+        stamped = bundle.manifest.get("writes", {})
+        folded = int(stamped.get("folded_through", 0))
         dims = {name: enc.spec.dimension for name, enc in self._encoders.encoders.items()}
-        snapshot = Snapshot.of(bundle, dims, folded)
         if self._log is None:
-            return snapshot
-        return snapshot.apply(self._current(list(self._log.read(after=folded))))
+            return Snapshot.of(bundle, dims, folded)
+        if folded and stamped.get("log_id") != self._log.log_id:
+            # The bundle folded in another log (a log file replaced since): none of this one's writes
+            # are in it, whatever their numbers.
+            log.warning("bundle %s folded in another write log: replaying every write", bundle.version)
+            folded = 0
+        dropped = self._log.compact()
+        if dropped:
+            log.info("write log: dropped %d writes superseded by later ones", dropped)
+        return Snapshot.of(bundle, dims, folded).apply(self._current(self._log.read(after=folded)))
 
     def _current(self, writes: list[Write]) -> list[Write]:
         """The writes with vectors of the encoders in use: those logged by another model are re-embedded."""
@@ -149,7 +159,14 @@ class LiveBundle:
                 raise NotReadyError("the write log is not open")
             existed = [loaded.snapshot.get(w.article_id) is not None for w in writes]
             logged = self._log.append(writes)
-            snapshot = loaded.snapshot.apply(logged)
+            try:
+                snapshot = loaded.snapshot.apply(logged)
+            except Exception:
+                # Logged but not applied: serve what the log says rather than a state that lacks them.
+                log.exception("applying logged writes failed: rebuilding the live state from the log")
+                snapshot = self._replay(loaded.bundle)
+                self._loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
+                raise
             loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
             self._loaded = loaded
         return loaded, logged, existed

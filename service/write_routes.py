@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from embeddings.articles import MAX_ID_LENGTH, Article
 from embeddings.errors import InputError
 from embeddings.writes import Write, delete, puts
-from service.deps import EncodersDep, LiveDep, MetricsDep, SettingsDep, require_writer
+from service.auth import require_writer
+from service.deps import EncodersDep, LiveDep, MetricsDep, SettingsDep
 from service.schemas import (
     ID_PATTERN,
     ArticleIn,
@@ -19,6 +20,7 @@ from service.schemas import (
     ErrorResponse,
     WriteOut,
     WriteResponse,
+    unpadded_id,
 )
 from service.state import LiveBundle, Loaded
 
@@ -39,9 +41,16 @@ _errors: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _plain(article_id: str) -> str:
+    try:
+        return unpadded_id(article_id)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _article(article_id: str, fields: ArticleIn) -> Article:
     try:
-        return Article(id=article_id, **fields.model_dump(exclude={"id"}))
+        return Article(id=_plain(article_id), **fields.model_dump(exclude={"id"}))
     except ValidationError as exc:
         raise InputError(f"article {article_id!r}: {exc.errors()[0]['msg']}") from None
 
@@ -76,7 +85,7 @@ def put_article(
 @router.delete("/v1/articles/{article_id:path}", response_model=WriteResponse, responses=_errors)
 def delete_article(article_id: WriteId, live: LiveDep, metrics: MetricsDep) -> WriteResponse:
     """Delete an article from every list at once; an unknown id is recorded too, so no rebuild restores it."""
-    loaded, (result,) = _apply(live, metrics, [delete(article_id)])
+    loaded, (result,) = _apply(live, metrics, [delete(_plain(article_id))])
     return WriteResponse(
         **result.model_dump(), bundle=loaded.bundle.version, writes_pending=loaded.snapshot.pending
     )

@@ -297,3 +297,60 @@ def test_readers_never_see_half_a_batch(client: TestClient) -> None:
             future.result()
     assert statuses and all(s == 200 for s in statuses)
     assert not torn
+
+
+def test_ids_with_padding_are_refused_everywhere(client: TestClient, settings: Settings) -> None:
+    for response in (
+        client.put("/v1/articles/%20y%20", json=STORY, headers=AUTH),
+        client.delete("/v1/articles/y%20", headers=AUTH),
+        client.post("/v1/articles/batch", json={"upsert": [{"id": " y", **STORY}]}, headers=AUTH),
+        client.post("/v1/articles/batch", json={"delete": ["y "]}, headers=AUTH),
+    ):
+        assert response.status_code == 422 and "whitespace" in response.text
+    assert _log_seq(settings) == 0
+
+
+def test_large_bodies_only_with_a_key(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(api_keys=KEY, max_request_bytes=4096, max_write_bytes=1 << 20)
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())
+    batch = {"upsert": [{"id": f"big{i}", "title": f"big {i}", "body": "word " * 200} for i in range(20)]}
+    with TestClient(_app(settings)) as client:
+        assert client.post("/v1/articles/batch", json=batch).status_code == 413
+        assert (
+            client.post("/v1/articles/batch", json=batch, headers={"Authorization": "Bearer no"}).status_code
+            == 413
+        )
+        assert client.post("/v1/related", json={"title": "x" * 5000}).status_code == 413
+        assert client.post("/v1/articles/batch", json=batch, headers=AUTH).status_code == 200
+
+
+def test_a_new_log_is_replayed_whole_over_a_bundle_that_folded_an_old_one(
+    tmp_path: Path, settings: Settings
+) -> None:
+    with TestClient(_app(settings)) as client:
+        for ident in ("a00", "a01", "a02"):
+            client.delete(f"/v1/articles/{ident}", headers=AUTH)
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())
+    for path in settings.bundles.glob("writes.sqlite*"):
+        path.unlink()  # the log is lost (a new volume): its numbering starts again at 1
+    with TestClient(_app(settings)) as client:
+        for ident in ("n1", "n2", "n3"):
+            assert client.put(f"/v1/articles/{ident}", json=STORY, headers=AUTH).json()["seq"] <= 3
+    with TestClient(_app(settings)) as client:
+        assert all(client.get(f"/v1/articles/{i}").status_code == 200 for i in ("n1", "n2", "n3"))
+        assert client.get("/v1/articles/a00").status_code == 404  # folded into the bundle
+
+
+def test_superseded_writes_are_compacted_away(settings: Settings) -> None:
+    with TestClient(_app(settings)) as client:
+        for i in range(5):
+            client.put("/v1/articles/n1", json={**STORY, "title": f"version {i}"}, headers=AUTH)
+        client.put("/v1/articles/n2", json=STORY, headers=AUTH)
+        client.delete("/v1/articles/n2", headers=AUTH)
+    with TestClient(_app(settings)) as client:  # the restart compacts the log
+        assert client.get("/v1/articles/n1").json()["title"] == "version 4"
+        assert client.get("/v1/articles/n2").status_code == 404
+        assert client.get("/v1/index").json()["writes"]["pending"] == 2
+    log = WriteLog(settings.resolved_write_log())
+    assert [(w.op, w.article_id, w.seq) for w in log.read()] == [("put", "n1", 5), ("delete", "n2", 7)]
+    log.close()

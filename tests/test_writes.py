@@ -47,6 +47,7 @@ def test_the_log_keeps_order_articles_vectors_and_signatures(tmp_path: Path) -> 
     article = Article(id="x/1", title="عنوان الخبر", body="نص", lang="ar", keywords=("a", "b"))
     logged = log.append([*puts([article], encoders), delete("gone")])
     assert [w.seq for w in logged] == [1, 2]
+    logged_id = log.log_id
     log.close()
 
     again = WriteLog(tmp_path / "writes.sqlite")
@@ -57,10 +58,10 @@ def test_the_log_keeps_order_articles_vectors_and_signatures(tmp_path: Path) -> 
         assert np.array_equal(read[0].vectors[name], vector)
         assert read[0].specs[name] == encoders.encoders[name].spec.as_dict()
     assert np.array_equal(read[0].signature, logged[0].signature)
-    assert again.last_seq() == 2 and again.count_after(1) == 1
-    assert [w.seq for w in again.read(after=1)] == [2]
-    assert next(iter(again.read(after=0, through=1))).seq == 1
+    assert again.last_seq() == 2 and [w.seq for w in again.read(after=1)] == [2]
+    assert again.log_id == logged_id and len(again.log_id) == 32
     again.close()
+    assert WriteLog(tmp_path / "other.sqlite").log_id != logged_id  # a new log is another log
 
 
 def test_fold_applies_the_last_write_of_each_id(tmp_path: Path) -> None:
