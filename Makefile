@@ -8,7 +8,7 @@ BUNDLES ?= var/bundles
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo build serve test lint bench clean
+.PHONY: install demo build serve test lint bench load clean
 
 install: $(STAMP)
 
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## The main job on the embedded default: build the sample corpus with the bundled model, then serve it.
-demo: build serve
+## The main job on the embedded default: build the sample corpus with the bundled model, then serve it
+## on loopback, with the demo's API key for writes unless RELATED_API_KEYS is set.
+demo: build
+	RELATED_API_KEYS="$${RELATED_API_KEYS:-demo-key}" \
+	  $(BIN)/related-articles serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
 
 build: $(STAMP)
 	$(BIN)/related-articles build --bundles $(BUNDLES)
@@ -38,6 +41,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.related_latency --bundles $(BUNDLES)
+
+load: $(STAMP)
+	$(BIN)/python -m benchmarks.load_run --bundles $(BUNDLES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

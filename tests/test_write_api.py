@@ -103,6 +103,7 @@ def test_a_put_is_listed_as_soon_as_it_returns_and_a_delete_never_again(client: 
     }
     assert "n1" in _related(client, "a00")
     assert client.get("/v1/articles/n1").json()["title"] == STORY["title"]
+    assert client.get("/v1/articles/a00/related").headers["cache-control"] == "no-store"
     assert _related(client, "n1")[0] in {"a00", "a04", "a08", "a12", "a16", "a20"}  # its own story
     preview = client.post("/v1/related", json={"title": "dockers walk out, harbour strike goes on", "k": 10})
     assert "n1" in [r["id"] for r in preview.json()["related"]]
