@@ -19,6 +19,7 @@ from embeddings.errors import InputError, RowError
 from embeddings.text import content_hash
 
 MAX_ID_LENGTH = 256
+MIN_YEAR, MAX_YEAR = 1000, 9998
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LANG = re.compile(r"^[a-z]{2}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -82,8 +83,16 @@ class ArticleFields(BaseModel):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         # Naive timestamps are taken as UTC so that every stored date compares with every other.
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        try:
+            year = value.astimezone(UTC).year
+        except OverflowError:
+            year = 0
+        if not MIN_YEAR <= year <= MAX_YEAR:  # dates must convert to and from epoch seconds anywhere
+            raise ValueError(f"published_at must fall in the years {MIN_YEAR} to {MAX_YEAR}")
         return value
 
     @field_validator("url", "section", "source", mode="before")

@@ -112,8 +112,9 @@ class WriteLog:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
             else:
                 self._db.execute("PRAGMA query_only=ON")  # a build only reads the service's log
-            (self.log_id,) = self._db.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
-        except (OSError, sqlite3.Error, TypeError) as exc:
+            found = self._db.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
+            self.log_id: str | None = found[0] if found else None
+        except (OSError, sqlite3.Error) as exc:
             raise WriteLogError(f"cannot open the write log {path}: {exc}") from exc
 
     def append(self, writes: Sequence[Write]) -> list[Write]:
@@ -159,23 +160,52 @@ class WriteLog:
             (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM writes").fetchone()
         return int(seq)
 
+    def number_after(self, seq: int) -> None:
+        """Number the next writes after `seq` at least (sequence numbers are never reused)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                updated = self._db.execute(
+                    "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'writes'", (seq,)
+                ).rowcount
+                if not updated:
+                    self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('writes', ?)", (seq,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def folding(self) -> tuple[int, dict[str, Write]]:
+        """The last sequence number and the last write of each id up to it, read in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                (through,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM writes").fetchone()
+                latest = self._latest(int(through))
+            finally:
+                self._db.execute("COMMIT")
+        return int(through), latest
+
     def read(self, after: int = 0) -> list[Write]:
         """The writes after sequence number `after`, in order."""
         return self._writes("seq > ?", (after,))
 
-    def latest(self, through: int) -> dict[str, Write]:
-        """The last write of each id up to `through`: what a build folds in."""
+    def _latest(self, through: int) -> dict[str, Write]:
         where = "seq IN (SELECT max(seq) FROM writes WHERE seq <= ? GROUP BY id)"
-        return {w.article_id: w for w in self._writes(where, (through,))}
+        return {w.article_id: w for w in self._rows(where, (through,))}
 
     def _writes(self, where: str, params: tuple[object, ...]) -> list[Write]:
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT seq, op, id, article, signature FROM writes WHERE {where} ORDER BY seq", params
-            ).fetchall()
-            vector_rows = self._db.execute(
-                f"SELECT seq, signal, spec, vector FROM write_vectors WHERE {where}", params
-            ).fetchall()
+            return self._rows(where, params)
+
+    def _rows(self, where: str, params: tuple[object, ...]) -> list[Write]:
+        """The writes matching `where` (the caller holds the lock)."""
+        rows = self._db.execute(
+            f"SELECT seq, op, id, article, signature FROM writes WHERE {where} ORDER BY seq", params
+        ).fetchall()
+        vector_rows = self._db.execute(
+            f"SELECT seq, signal, spec, vector FROM write_vectors WHERE {where}", params
+        ).fetchall()
         vectors: dict[int, dict[str, np.ndarray]] = {}
         specs: dict[int, dict[str, dict[str, Any]]] = {}
         for seq, name, spec, blob in vector_rows:
@@ -242,8 +272,7 @@ def fold(articles: Sequence[Article], log: WriteLog | None) -> Folded:
     """Apply the log's last write of each id to `articles`: puts replace or add, deletes remove."""
     if log is None:
         return Folded(list(articles), 0, None, [], 0)
-    through = log.last_seq()
-    latest = log.latest(through)
+    through, latest = log.folding()
     out = [latest[a.id].article if a.id in latest else a for a in articles]
     seen = {a.id for a in articles}
     out += [w.article for ident, w in latest.items() if ident not in seen]

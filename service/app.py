@@ -73,7 +73,6 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
         writer_limit=settings.max_write_bytes,
         is_writer=partial(is_writer, settings),
     )
-    app.add_middleware(RequestContext, metrics=app.state.metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -82,4 +81,6 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
+    # Outermost: every answer, CORS preflights and body-limit refusals included, gets its request id.
+    app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app

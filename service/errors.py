@@ -76,9 +76,14 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message)
 
 
+def internal_error() -> JSONResponse:
+    """The answer to a fault of the service itself (its traceback goes to the log, not the client)."""
+    return error_response(500, "internal_error", "internal error; the service log has the details")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal error; the service log has the details")
+    return internal_error()
 
 
 def install_error_handlers(app: FastAPI) -> None:

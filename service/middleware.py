@@ -12,11 +12,14 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import internal_error
 from service.metrics import Metrics
 
 REQUEST_ID = contextvars.ContextVar("request_id", default="-")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_log = logging.getLogger("related_articles.access")
+log = logging.getLogger(__name__)
+WRITE_PREFIX = "/v1/articles/"  # PUT /v1/articles/{id} and POST /v1/articles/batch
 
 
 class RequestIdFilter(logging.Filter):
@@ -44,10 +47,12 @@ class RequestContext:
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
+        responding = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responding
             if message["type"] == "http.response.start":
+                responding = True
                 status = int(message["status"])
                 headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
                 if not any(key.lower() == b"cache-control" for key, _ in headers):
@@ -58,6 +63,13 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here rather than by the server's last-resort handler, which runs outside this
+            # middleware: a 500 too carries its request id, and the log line names it.
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if responding:
+                raise  # too late for an error body: the connection is closed
+            await internal_error()(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
@@ -101,7 +113,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.base_limit
-        if scope.get("method") in {"PUT", "POST"} and self.is_writer(_header(scope, b"authorization")):
+        writing = scope.get("method") in {"PUT", "POST"} and str(scope.get("path", "")).startswith(
+            WRITE_PREFIX
+        )
+        if writing and self.is_writer(_header(scope, b"authorization")):
             limit = max(limit, self.writer_limit)
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

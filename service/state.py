@@ -60,6 +60,7 @@ class LiveBundle:
         self._lock = threading.Lock()  # one bundle load at a time
         self._write_lock = threading.Lock()  # one change of the live snapshot at a time
         self._log: WriteLog | None = None
+        self._pending: Bundle | None = None  # loaded, waiting for its replay to succeed
 
     def get(self) -> Loaded:
         """The current bundle, or NotReadyError."""
@@ -84,25 +85,30 @@ class LiveBundle:
                 return False
             if target in (current, self._refused):
                 return False
-            try:
-                needed = {name: self._encoders.encoders[name].spec.as_dict() for name in self._scorer.signals}
-                bundle = bundles_mod.load_bundle(target, self._encoders.main.spec, signals=needed)
-            except Exception as exc:  # damaged files fail in many ways (OSError, sqlite3, faiss)
-                self._refused = target
-                self.last_error = f"refused bundle {target.name}: {exc}"
-                log.error("%s", self.last_error)
-                return False
+            bundle = self._pending if self._pending and self._pending.path == target else None
+            if bundle is None:
+                self._drop_pending()
+                try:
+                    needed = {n: self._encoders.encoders[n].spec.as_dict() for n in self._scorer.signals}
+                    bundle = bundles_mod.load_bundle(target, self._encoders.main.spec, signals=needed)
+                except Exception as exc:  # damaged files fail in many ways (OSError, sqlite3, faiss)
+                    self._refused = target
+                    self.last_error = f"refused bundle {target.name}: {exc}"
+                    log.error("%s", self.last_error)
+                    return False
             with self._write_lock:
                 if self._stop.is_set():
                     return False  # shutting down: the log may be closed already
                 try:
                     snapshot = self._replay(bundle)
                 except Exception as exc:
-                    # Not refused: the bundle is fine, and the next check tries again.
+                    # Not refused: the bundle is fine. It is kept, and the next check retries the replay.
+                    self._pending = bundle
                     self.last_error = f"cannot replay the write log over bundle {target.name}: {exc}"
                     log.exception("%s", self.last_error)
                     return False
                 self._loaded = Loaded(self._finder(snapshot), snapshot, target, datetime.now(UTC))
+            self._pending = None
             self._refused = None
             self.last_error = None
             log.info(
@@ -112,6 +118,11 @@ class LiveBundle:
                 snapshot.pending,
             )
             return True
+
+    def _drop_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = None
 
     def _finder(self, snapshot: Snapshot) -> RelatedFinder:
         return RelatedFinder.from_settings(snapshot, self._scorer, self._settings)
@@ -127,6 +138,12 @@ class LiveBundle:
             # The bundle folded in another log (a log file replaced since): none of this one's writes
             # are in it, whatever their numbers.
             log.warning("bundle %s folded in another write log: replaying every write", bundle.version)
+            folded = 0
+        elif folded > self._log.last_seq():
+            # This log, restored from a backup older than the bundle: its later writes would reuse
+            # numbers the bundle folded. Replay them all, and number new writes after the bundle's.
+            log.warning("the write log is older than bundle %s: replaying every write", bundle.version)
+            self._log.number_after(folded)
             folded = 0
         dropped = self._log.compact()
         if dropped:
@@ -162,11 +179,14 @@ class LiveBundle:
             try:
                 snapshot = loaded.snapshot.apply(logged)
             except Exception:
-                # Logged but not applied: serve what the log says rather than a state that lacks them.
+                # Durable but not applied: serve what the log says, or nothing until a reload does.
                 log.exception("applying logged writes failed: rebuilding the live state from the log")
-                snapshot = self._replay(loaded.bundle)
-                self._loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
-                raise
+                try:
+                    snapshot = self._replay(loaded.bundle)
+                except Exception as exc:
+                    self._loaded = None  # the watcher reloads the bundle and replays the log
+                    self.last_error = f"the live state lost track of the write log: {exc}"
+                    raise
             loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
             self._loaded = loaded
         return loaded, logged, existed
@@ -190,7 +210,8 @@ class LiveBundle:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        with self._write_lock:
+        with self._lock, self._write_lock:
+            self._drop_pending()
             if self._log is not None:
                 self._log.close()
                 self._log = None

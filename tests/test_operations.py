@@ -85,6 +85,11 @@ def test_cors_only_for_configured_origins(tmp_path: Path, make_settings: Callabl
         assert allowed.headers["access-control-allow-origin"] == "https://news.example.com"
         other = client.get("/healthz", headers={"Origin": "https://evil.example.com"})
         assert "access-control-allow-origin" not in other.headers
+        preflight = client.options(
+            "/v1/articles/a1",
+            headers={"Origin": "https://news.example.com", "Access-Control-Request-Method": "PUT"},
+        )
+        assert preflight.status_code == 200 and "x-request-id" in preflight.headers
     (tmp_path / "b").mkdir()
     with _client(tmp_path / "b", make_settings, bundles=tmp_path / "b" / "bundles") as client:
         plain = client.get("/healthz", headers={"Origin": "https://news.example.com"})

@@ -282,7 +282,10 @@ def test_unexpected_errors_keep_the_error_shape(
     _, _, app = _fake_app_with(tmp_path, make_settings, rows)
     with TestClient(app, raise_server_exceptions=False) as client:
         app.state.live.get().bundle.store.close()  # the store fails under the route
-        _assert_error(client.get("/v1/articles/a1"), 500, "internal_error")
+        response = client.get("/v1/articles/a1", headers={"X-Request-ID": "fault-1"})
+        _assert_error(response, 500, "internal_error")
+        assert response.headers["x-request-id"] == "fault-1"
+        assert response.headers["cache-control"] == "no-store"
 
 
 def test_explain_and_policy_parameters(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
