@@ -39,8 +39,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check embeddings service tests benchmarks
 	$(BIN)/mypy
 
+## The quick set of benchmarks, on the demo bundle and the sample corpus (each prints and writes JSON).
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.related_latency --bundles $(BUNDLES)
+	mkdir -p var/bench
+	$(BIN)/python -m benchmarks.related_latency --bundles $(BUNDLES) --json var/bench/latency.json
+	$(BIN)/python -m benchmarks.embedding_throughput --input embeddings/data/sample_articles.jsonl \
+	  --headlines 147 --articles 64 --json var/bench/embedding.json
+	$(BIN)/python -m benchmarks.index_scale --bundles $(BUNDLES) --sizes 100000 --json var/bench/index.json
 
 load: $(STAMP)
 	$(BIN)/python -m benchmarks.load_run --bundles $(BUNDLES)

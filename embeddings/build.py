@@ -22,7 +22,7 @@ from embeddings import bundle as bundles_mod
 from embeddings.articles import Article, ReadResult, input_files, read_articles
 from embeddings.cache import EmbeddingCache
 from embeddings.errors import BuildError, InvalidArticlesError
-from embeddings.index import INDEX_TYPE, VectorIndex
+from embeddings.index import INDEX_TYPES, VectorIndex, kind_for
 from embeddings.model import Encoder
 from embeddings.reprints import signatures as reprint_signatures
 from embeddings.settings import Settings
@@ -33,6 +33,7 @@ from embeddings.writes import Write, WriteLog, fold
 
 log = logging.getLogger(__name__)
 
+NEIGHBOUR_MARGIN = 16  # neighbours stored beyond the rerank depth, for the ones filters drop
 EMBED_CHUNK = 256  # articles embedded between two cache writes: an interrupted build keeps its work
 
 
@@ -147,6 +148,7 @@ def _embed_signals(
     counts = (0, 0)
     for name, encoder in encoders.encoders.items():
         cache = EmbeddingCache(settings.resolved_embedding_cache(), encoder.spec)
+        started = time.monotonic()
         try:
             _seed(cache, name, encoder.spec.as_dict(), logged or [])
             vectors, embedded, reused = embed_articles(
@@ -154,6 +156,13 @@ def _embed_signals(
             )
         finally:
             cache.close()
+        log.info(
+            "signal %s: embedded %d texts in %.1fs (%d from the cache)",
+            name,
+            embedded,
+            time.monotonic() - started,
+            reused,
+        )
         out[name] = vectors
         if name == MAIN:
             counts = (embedded, reused)
@@ -213,7 +222,15 @@ def build_bundle(
         staging = bundles_mod.staging_dir(bundles, version)
         try:
             rowids = np.arange(1, len(articles) + 1, dtype=np.int64)
-            VectorIndex.build(signals[MAIN], rowids).save(staging / bundles_mod.INDEX_FILE)
+            kind = kind_for(len(articles), settings.index_kind)
+            index = VectorIndex.build(signals[MAIN], rowids, kind)
+            index.save(staging / bundles_mod.INDEX_FILE)
+            # Every article's candidates, so that the service answers most lists by lookup.
+            depth = settings.rerank_depth + NEIGHBOUR_MARGIN
+            started_lists = time.monotonic()
+            neighbours = index.neighbours(signals[MAIN], rowids, depth)
+            np.save(staging / bundles_mod.NEIGHBOURS_FILE, neighbours, allow_pickle=False)
+            log.info("neighbours: %d per article in %.1fs", depth, time.monotonic() - started_lists)
             for name, vectors in signals.items():
                 np.save(staging / bundles_mod.signal_file(name), vectors, allow_pickle=False)
             texts = [article_text(a.title, a.body) for a in articles]
@@ -224,7 +241,12 @@ def build_bundle(
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "model": encoders.main.spec.as_dict(),
                 "signals": encoders.specs(),
-                "index": {"type": INDEX_TYPE, "metric": "inner_product"},
+                "index": {
+                    "type": INDEX_TYPES[kind],
+                    "kind": kind,
+                    "metric": "inner_product",
+                    "neighbours": depth,
+                },
                 "counts": {
                     "articles": count,
                     "read": result.rows_read,

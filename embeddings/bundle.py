@@ -38,12 +38,15 @@ from embeddings.errors import (
 )
 from embeddings.index import VectorIndex
 from embeddings.model import ModelSpec
+from embeddings.signals import MAIN
 from embeddings.store import ArticleStore, Filters, StoredArticle
 
 FORMAT_VERSION = 2
 INDEX_FILE = "index.faiss"
 STORE_FILE = "articles.sqlite"
 REPRINTS_FILE = "reprints.npy"
+NEIGHBOURS_FILE = "neighbours.npy"  # each article's nearest others by the main signal, precomputed
+EXACT_SUBSET = 20_000  # filtered searches over at most this many articles scan their vectors directly
 MANIFEST_FILE = "manifest.json"
 CURRENT = "current"
 VERSIONS = "versions"
@@ -79,6 +82,7 @@ class Bundle:
     store: ArticleStore
     signals: dict[str, np.ndarray]
     reprints: np.ndarray  # MinHash signatures of each article's words, row i is FAISS id i + 1
+    neighbours: np.ndarray | None = None  # int32 FAISS ids of each article's nearest others, 0 pads
 
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
         """The `name` signal's vectors of the articles with FAISS ids `rowids`."""
@@ -122,10 +126,37 @@ class Bundle:
         return self.store.date_range()
 
     def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-`k` (scores, FAISS ids) for one main-signal vector, optionally among `allowed` only."""
-        return self.index.search(query, k, allowed)
+        """Top-`k` (scores, FAISS ids) for one main-signal vector, among `allowed` or all but `excluded`.
+
+        A small `allowed` set is searched exactly over its own vectors: faster than a filtered pass
+        over the whole index, and exact where a filtered graph search could come back short.
+        """
+        if allowed is not None and len(allowed) <= EXACT_SUBSET and MAIN in self.signals:
+            if excluded is not None and len(excluded):
+                allowed = np.setdiff1d(allowed, excluded)
+            allowed = np.asarray(allowed, dtype=np.int64)
+            scores = self.signals[MAIN][allowed - 1] @ np.asarray(query, dtype=np.float32)
+            top = np.argsort(-scores, kind="stable")[:k]
+            return scores[top].astype(np.float32), allowed[top]
+        return self.index.search(query, k, allowed, excluded)
+
+    @property
+    def neighbour_depth(self) -> int:
+        """How many neighbours are precomputed per article (0: none)."""
+        return 0 if self.neighbours is None else int(self.neighbours.shape[1])
+
+    def nearest(self, rowid: int, query: np.ndarray | None = None) -> np.ndarray | None:
+        """The precomputed nearest others of row `rowid`, best first (None: not precomputed)."""
+        if self.neighbours is None:
+            return None
+        row: np.ndarray = self.neighbours[rowid - 1]
+        return np.asarray(row[row > 0], dtype=np.int64)
 
     def close(self) -> None:
         """Release the store's connection."""
@@ -228,10 +259,13 @@ def load_bundle(
             for name in manifest.get("signals", {})
         }
         reprints = _load_rows(bundle_dir / REPRINTS_FILE, len(index), np.uint32)
+        neighbours = None
+        if NEIGHBOURS_FILE in files:  # bundles built before precomputed lists have none
+            neighbours = _load_rows(bundle_dir / NEIGHBOURS_FILE, len(index), np.int32)
     except BundleCorruptError:
         store.close()
         raise
-    return Bundle(bundle_dir, manifest, index, store, vectors, reprints)
+    return Bundle(bundle_dir, manifest, index, store, vectors, reprints, neighbours)
 
 
 def current_target(bundles: Path) -> Path | None:

@@ -44,6 +44,9 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="where the converted default model lives")
     parser.add_argument("--log-level", help="debug, info, warning, error")
     parser.add_argument("--scorer", help="'default', 'cosine' or a scorer JSON file (RELATED_SCORER)")
+    parser.add_argument(
+        "--backend", choices=["torch", "onnx-int8"], help="how the model runs (RELATED_BACKEND)"
+    )
 
 
 def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -271,7 +274,7 @@ def evaluation_cache(settings: Settings) -> Path:
 
 def settings_from(args: argparse.Namespace, *names: str) -> Settings:
     """Settings from the environment, overridden by the command-line options given."""
-    keys = ("bundles", "model", "cache_dir", "log_level", "scorer", *names)
+    keys = ("bundles", "model", "cache_dir", "log_level", "scorer", "backend", *names)
     return load_settings(**{k: getattr(args, k, None) for k in keys})
 
 

@@ -51,6 +51,10 @@ class Corpus(Protocol):
         """Top-`k` (scores, row ids) by main-signal inner product, optionally among `allowed` only."""
         ...
 
+    def nearest(self, rowid: int, query: np.ndarray) -> np.ndarray | None:
+        """Row ids of the precomputed nearest others of `rowid` (its main vector is `query`), or None."""
+        ...
+
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
         """The `name` signal's vectors of the given rows."""
         ...

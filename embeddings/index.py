@@ -1,15 +1,32 @@
-"""The FAISS vector index: our int64 ids over normalized float32 vectors, inner product, exact search."""
+"""The FAISS vector index: our int64 ids over normalized float32 vectors, inner product.
+
+Exact search (a flat index) while the corpus is small enough for it to meet the latency budget, an
+HNSW graph beyond: `kind_for` chooses, and the `index_kind` setting overrides.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from embeddings.errors import BundleCorruptError
 
-INDEX_TYPE = "IDMap2,Flat"
+IndexKind = Literal["flat", "hnsw"]
+INDEX_TYPES: dict[str, str] = {"flat": "IDMap2,Flat", "hnsw": "IDMap2,HNSW32,Flat"}
+HNSW_M = 32  # graph degree
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128  # recall@10 >= 0.98 against exact search (benchmarks/index_scale.py)
+# A flat search over 200k 384-dimensional vectors takes about 10 ms on one core; beyond, HNSW.
+EXACT_MAX_ARTICLES = 200_000
+
+
+def kind_for(count: int, override: str = "auto") -> IndexKind:
+    """The index kind for a corpus of `count` articles ('auto': exact while it is fast enough)."""
+    if override in ("flat", "hnsw"):
+        return override  # type: ignore[return-value]
+    return "flat" if count <= EXACT_MAX_ARTICLES else "hnsw"
 
 
 def _faiss() -> Any:
@@ -19,19 +36,26 @@ def _faiss() -> Any:
 
 
 class VectorIndex:
-    """Exact inner-product search with ids of our own (IndexIDMap2 over IndexFlatIP)."""
+    """Inner-product search with ids of our own: IndexIDMap2 over a flat index or an HNSW graph."""
 
     def __init__(self, index: Any) -> None:
         self._index = index
+        inner = _faiss().downcast_index(index.index)
+        self.kind: IndexKind = "hnsw" if hasattr(inner, "hnsw") else "flat"
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray) -> VectorIndex:
+    def build(cls, vectors: np.ndarray, ids: np.ndarray, kind: IndexKind = "flat") -> VectorIndex:
         """Build an index of `vectors` [n, d] under the int64 `ids` [n]."""
         faiss = _faiss()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(ids):
             raise ValueError(f"vectors {vectors.shape} and ids {np.shape(ids)} do not match")
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+        if kind == "hnsw":
+            graph = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index = faiss.IndexIDMap2(graph)
+        else:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
         if len(vectors):
             index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
         return cls(index)
@@ -65,6 +89,23 @@ class VectorIndex:
         ids: np.ndarray = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
         return ids
 
+    def neighbours(self, vectors: np.ndarray, ids: np.ndarray, depth: int, block: int = 2048) -> np.ndarray:
+        """Each of `ids`' `depth` nearest other ids, best first (0 pads short rows), searched in blocks."""
+        faiss = _faiss()
+        out = np.zeros((len(ids), depth), dtype=np.int32)
+        params = (
+            faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, depth + 1))
+            if self.kind == "hnsw"
+            else None
+        )
+        for start in range(0, len(ids), block):
+            queries = np.ascontiguousarray(vectors[start : start + block], dtype=np.float32)
+            _, found = self._index.search(queries, depth + 1, params=params)
+            for row, (own, hits) in enumerate(zip(ids[start : start + block], found, strict=True)):
+                others = hits[(hits != own) & (hits >= 0)][:depth]
+                out[start + row, : len(others)] = others
+        return out
+
     def reconstruct(self, ident: int) -> np.ndarray:
         """The stored vector of `ident`."""
         return np.asarray(self._index.reconstruct(int(ident)), dtype=np.float32)
@@ -94,7 +135,12 @@ class VectorIndex:
             inner = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
             selector = faiss.IDSelectorNot(inner)
             selector.referenced = inner  # the wrapper does not keep its argument alive
-        params = None if selector is None else faiss.SearchParameters(sel=selector)
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+            if selector is not None:
+                params.sel = selector
+        else:
+            params = None if selector is None else faiss.SearchParameters(sel=selector)
         scores, ids = self._index.search(x, k, params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]

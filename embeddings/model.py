@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import threading
@@ -122,8 +123,36 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_encoder(settings: Settings) -> SentenceTransformerEncoder:
-    """Load the configured model ('default', a local folder or a hub id) on the CPU."""
+def load_encoder(settings: Settings) -> Encoder:
+    """Load the configured model with the configured backend (torch, or int8 ONNX Runtime)."""
+    if settings.backend == "torch":
+        return load_sentence_transformer(settings)
+    from embeddings.onnx_model import load_onnx_encoder
+
+    if settings.model == DEFAULT_MODEL:
+        folder, name = default_model_path(settings.cache_dir), DEFAULT_MODEL_NAME
+    else:
+        folder = Path(settings.model).expanduser()
+        if not folder.is_dir():
+            raise ModelError(f"the ONNX backend needs a local model folder, not {settings.model!r}")
+        name = f"{folder.resolve().name}@{folder_fingerprint(folder)}"
+    try:
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+        dimension = int(pooling["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{folder}: cannot read the embedding dimension ({exc})") from exc
+    spec = ModelSpec(
+        name, dimension, settings.max_seq_length, _prefix_for(settings.model, settings.text_prefix)
+    )
+    encoder = load_onnx_encoder(folder, spec)
+    log.info(
+        "loaded model %s (dimension %d, %d tokens)", encoder.spec.name, dimension, settings.max_seq_length
+    )
+    return encoder
+
+
+def load_sentence_transformer(settings: Settings) -> SentenceTransformerEncoder:
+    """Load the configured model ('default', a local folder or a hub id) on the CPU with torch."""
     if settings.model == DEFAULT_MODEL:
         path, name = str(default_model_path(settings.cache_dir)), DEFAULT_MODEL_NAME
     else:

@@ -242,9 +242,9 @@ class Snapshot:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-`k` (scores, row ids): the bundle's FAISS search merged with a brute-force overlay search."""
         if self.n == 0 and not len(self.tombstones):
-            return self.bundle.index.search(query, k, allowed)
+            return self.bundle.search(query, k, allowed)
         in_bundle = None if allowed is None else allowed[allowed <= self.base]
-        scores, ids = self.bundle.index.search(query, k, in_bundle, self.tombstones)
+        scores, ids = self.bundle.search(query, k, in_bundle, self.tombstones)
         mask = self.alive.copy()
         if allowed is not None:
             mask &= np.isin(self.base + 1 + np.arange(self.n), allowed)
@@ -256,6 +256,24 @@ class Snapshot:
         ids = np.concatenate([ids, (self.base + 1 + positions).astype(np.int64)])
         order = np.argsort(-scores, kind="stable")[:k]
         return scores[order], ids[order]
+
+    def nearest(self, rowid: int, query: np.ndarray) -> np.ndarray | None:
+        """The bundle's precomputed nearest others of `rowid` less tombstones, and the overlay's nearest.
+
+        The overlay is small (the writes since the last build): it is searched by brute force, and
+        its best rows join the bundle's list, so that a list looked up includes what was written.
+        """
+        found = self.bundle.nearest(rowid) if rowid <= self.base else None
+        if found is None:
+            return None
+        if len(self.tombstones):
+            found = found[~np.isin(found, self.tombstones)]
+        positions = np.flatnonzero(self.alive)
+        if len(positions):
+            cosines = self.rows.vectors[MAIN][positions] @ np.asarray(query, dtype=np.float32)
+            best = positions[np.argsort(-cosines, kind="stable")[: self.bundle.neighbour_depth]]
+            found = np.concatenate([found, self.base + 1 + best.astype(np.int64)])
+        return found
 
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
         """The `name` signal's vectors of the given rows."""

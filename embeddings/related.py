@@ -171,6 +171,10 @@ class RelatedFinder:
             excluded.add(origin.rowid)
         allowed: np.ndarray | None = None
         filters = query.policy.restrict(query.filters, origin.published_at, origin.lang, self._dated)
+        if origin.rowid is not None:
+            hits = self._looked_up(vectors, query, excluded, origin, filters)
+            if hits is not None:
+                return hits
         if filters.active():
             allowed = corpus.eligible(filters)
             if excluded:
@@ -181,21 +185,60 @@ class RelatedFinder:
         want = max(query.k, self.depth) + len(excluded) + SEARCH_MARGIN
         while True:
             scores, ids = corpus.search(vectors[MAIN], want, allowed)
-            hits = self._rank(vectors, scores, ids, query, excluded, origin)
+            candidates, _ = self._candidates(scores, ids, excluded, origin)
+            hits = self._rank(vectors, candidates, query, origin)
             # Stop once the list is full or every candidate has been seen.
             if len(hits) >= query.k or len(ids) >= pool or want >= pool:
                 return hits
             want *= 4
 
+    def _looked_up(
+        self,
+        vectors: Mapping[str, np.ndarray],
+        query: RelatedQuery,
+        excluded: set[int],
+        origin: Origin,
+        filters: Filters,
+    ) -> list[Hit] | None:
+        """The list from the article's precomputed neighbours, or None when they cannot make it.
+
+        They make it when, less the excluded articles and those the filters drop, at least the rerank
+        depth of them remain (or every other article of a smaller corpus): the same pool a search
+        would rank.
+        """
+        assert origin.rowid is not None
+        nearest = self.corpus.nearest(origin.rowid, vectors[MAIN])
+        if nearest is None:
+            return None
+        ids = nearest[~np.isin(nearest, list(excluded))] if excluded else nearest
+        scores = self.corpus.vectors(MAIN, ids) @ vectors[MAIN]
+        candidates, admitted = self._candidates(scores, ids, excluded, origin, filters)
+        if admitted < min(self.depth, len(self.corpus) - len(excluded)):
+            return None
+        hits = self._rank(vectors, candidates, query, origin)
+        return hits if len(hits) >= query.k else None
+
     def _candidates(
-        self, scores: np.ndarray, ids: np.ndarray, excluded: set[int], origin: Origin
-    ) -> list[_Candidate]:
-        """The search results less the excluded articles and the query's own reprints."""
+        self,
+        scores: np.ndarray,
+        ids: np.ndarray,
+        excluded: set[int],
+        origin: Origin,
+        filters: Filters | None = None,
+    ) -> tuple[list[_Candidate], int]:
+        """The results less the excluded articles, those `filters` drop and the query's own reprints.
+
+        Also returns how many passed the exclusions and filters (reprints of the query included).
+        """
         kept = [(float(s), int(i)) for s, i in zip(scores, ids, strict=True) if int(i) not in excluded]
         articles = self.corpus.get_many([i for _, i in kept])
-        kept = [(cosine, ident) for cosine, ident in kept if ident in articles]
+        kept = [
+            (cosine, ident)
+            for cosine, ident in kept
+            if ident in articles and (filters is None or filters.admits(articles[ident]))
+        ]
         if not kept:
-            return []
+            return [], 0
         signatures = self.corpus.signatures(np.array([ident for _, ident in kept]))
         candidates = [
             _Candidate(articles[ident], title_key(articles[ident].title), signature)
@@ -203,7 +246,7 @@ class RelatedFinder:
         ]
         cosines = np.array([[cosine for cosine, _ in kept]])
         copies = self._reprints(_Identities.of_origin(origin), _Identities.of(candidates), cosines)[0]
-        return [c for c, copy in zip(candidates, copies, strict=True) if not copy]
+        return [c for c, copy in zip(candidates, copies, strict=True) if not copy], len(kept)
 
     def _reprints(self, rows: _Identities, columns: _Identities, cosines: np.ndarray) -> np.ndarray:
         """Which articles of `rows` are reprints of which of `columns` (main cosines given).
@@ -224,13 +267,10 @@ class RelatedFinder:
     def _rank(
         self,
         vectors: Mapping[str, np.ndarray],
-        scores: np.ndarray,
-        ids: np.ndarray,
+        candidates: list[_Candidate],
         query: RelatedQuery,
-        excluded: set[int],
         origin: Origin,
     ) -> list[Hit]:
-        candidates = self._candidates(scores, ids, excluded, origin)
         if not candidates:
             return []
         rowids = np.array([c.article.rowid for c in candidates])

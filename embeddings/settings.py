@@ -29,6 +29,13 @@ class Settings(BaseSettings):
         description="'default' (the bundled multilingual-e5-small), a local sentence-transformers "
         "folder, or a Hugging Face hub id (needs the hub).",
     )
+    # int8 ONNX: 2.5 times torch's speed on articles, 3.1 times on headlines, at a cost of 0.003 in
+    # Pearson on the SemEval development pairs (0.7344 against 0.7377).
+    backend: Literal["torch", "onnx-int8"] = Field(
+        "onnx-int8",
+        description="How the model runs: 'onnx-int8' (exported once, int8 weights, ONNX Runtime) or "
+        "'torch' (float32); their vectors differ slightly, so build and serve with the same one.",
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir, description="Where the converted model lives."
     )
@@ -40,6 +47,11 @@ class Settings(BaseSettings):
     embedding_cache: Path | None = Field(
         None,
         description="Embedding cache (SQLite) by model and content; unset: <bundles>/embedding-cache.sqlite.",
+    )
+    index_kind: Literal["auto", "flat", "hnsw"] = Field(
+        "auto",
+        description="Build: 'flat' (exact search), 'hnsw' (approximate graph) or 'auto' (exact up to "
+        "200,000 articles, HNSW beyond).",
     )
     keep_bundles: int = Field(3, ge=1, description="Published bundle versions kept on disk.")
     skip_invalid: bool = Field(

@@ -76,6 +76,18 @@ class Filters:
         """Whether any filter restricts the candidates."""
         return bool(self.langs or self.sections or self.since or self.until or self.same_lang or self.window)
 
+    def admits(self, article: StoredArticle) -> bool:
+        """Whether `article` passes, by the rules of `ArticleStore.eligible` (missing values fail tests)."""
+        ts = article.published_at.timestamp() if article.published_at else None
+        return not (
+            (self.langs and article.lang not in self.langs)
+            or (self.sections and article.section not in self.sections)
+            or (self.since and (ts is None or ts < self.since.timestamp()))
+            or (self.until and (ts is None or ts > self.until.timestamp()))
+            or (self.same_lang and article.lang != self.same_lang)
+            or (self.window and ts is not None and not self.window[0] <= ts <= self.window[1])
+        )
+
 
 def _row_to_article(row: tuple[Any, ...]) -> StoredArticle:
     rowid, ident, title, body, url, lang, published, section, keywords, source, digest = row

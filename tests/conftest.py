@@ -11,7 +11,7 @@ import pytest
 
 from embeddings.build import BuildReport, build_bundle
 from embeddings.cli import sample_corpus
-from embeddings.model import SentenceTransformerEncoder, load_encoder
+from embeddings.model import SentenceTransformerEncoder, load_sentence_transformer
 from embeddings.settings import Settings
 from embeddings.signals import SIGNALS, SignalEncoders, signal_encoders
 from tests.fakes import HashingEncoder, fake_signals
@@ -28,7 +28,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def encoder(model_cache: Path) -> SentenceTransformerEncoder:
     """The real default model, loaded once per session."""
-    return load_encoder(Settings(cache_dir=model_cache))
+    return load_sentence_transformer(Settings(cache_dir=model_cache))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from embeddings.errors import BundleCorruptError
-from embeddings.index import VectorIndex
+from embeddings.index import EXACT_MAX_ARTICLES, VectorIndex, kind_for
 
 
 @pytest.fixture
@@ -55,3 +55,26 @@ def test_load_refuses_garbage(tmp_path: Path) -> None:
     path.write_bytes(b"garbage" * 10)
     with pytest.raises(BundleCorruptError):
         VectorIndex.load(path)
+
+
+def test_the_kind_follows_the_corpus_size_unless_overridden() -> None:
+    assert kind_for(EXACT_MAX_ARTICLES) == "flat" and kind_for(EXACT_MAX_ARTICLES + 1) == "hnsw"
+    assert kind_for(10, "hnsw") == "hnsw" and kind_for(10**7, "flat") == "flat"
+
+
+def test_an_hnsw_index_finds_what_exact_search_finds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(50, 32))
+    vectors = (centres[rng.integers(0, 50, 3000)] + 0.3 * rng.normal(size=(3000, 32))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, 3001, dtype=np.int64)
+    VectorIndex.build(vectors, ids, "hnsw").save(tmp_path / "h.faiss")
+    graph, exact = VectorIndex.load(tmp_path / "h.faiss"), VectorIndex.build(vectors, ids)
+    assert graph.kind == "hnsw" and exact.kind == "flat" and len(graph) == 3000
+    hits = 0
+    for q in range(0, 3000, 30):
+        hits += len(set(graph.search(vectors[q], 10)[1]) & set(exact.search(vectors[q], 10)[1]))
+    assert hits / (100 * 10) >= 0.98  # recall@10
+    allowed, excluded = ids[::5], ids[:1000]
+    assert set(graph.search(vectors[0], 20, allowed)[1]) <= set(allowed)
+    assert not set(graph.search(vectors[0], 50, excluded=excluded)[1]) & set(excluded)

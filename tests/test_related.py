@@ -15,6 +15,7 @@ from embeddings.bundle import Bundle
 from embeddings.policy import ListPolicy
 from embeddings.related import Origin, RelatedFinder, RelatedQuery, title_key
 from embeddings.scorer import load_scorer
+from embeddings.settings import Settings
 from embeddings.signals import SignalEncoders
 from embeddings.store import Filters
 from embeddings.text import article_text
@@ -207,3 +208,24 @@ def test_policy_rules_bound_the_search(finder: RelatedFinder, sample_rows: list[
     oldest = min(_originals(sample_rows), key=lambda r: datetime.fromisoformat(r["published_at"]))
     _, none = finder.for_article(oldest["id"], RelatedQuery(k=4, policy=ListPolicy(past_only=True)))
     assert none == []
+
+
+def test_lists_looked_up_are_the_lists_searched(bundle: Bundle, sample_rows: list[dict[str, Any]]) -> None:
+    """Precomputed neighbours give the very lists a search gives, filters or not."""
+    assert bundle.neighbours is not None and bundle.neighbour_depth == 66
+    searched_bundle = bundles_mod.Bundle(
+        bundle.path, bundle.manifest, bundle.index, bundle.store, bundle.signals, bundle.reprints, None
+    )
+    looked_up = RelatedFinder(bundle, load_scorer("default"), duplicate_threshold=0.985)
+    searched = RelatedFinder(searched_bundle, load_scorer("default"), duplicate_threshold=0.985)
+    policy = ListPolicy.from_settings(Settings())
+    queries = [
+        RelatedQuery(k=4, policy=policy),
+        RelatedQuery(k=10, policy=policy.with_overrides(lang_policy="any", window_days=7)),
+        RelatedQuery(k=4, filters=Filters(langs=("ar",)), exclude=("ar-0009",), policy=policy),
+    ]
+    for row in sample_rows:
+        for query in queries:
+            ours = [(h.article.id, h.score, h.copies) for h in looked_up.for_article(row["id"], query)[1]]
+            theirs = [(h.article.id, h.score, h.copies) for h in searched.for_article(row["id"], query)[1]]
+            assert ours == theirs, (row["id"], query)

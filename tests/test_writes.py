@@ -155,3 +155,12 @@ def test_replacing_and_deleting_hide_the_old_rows(half_and_whole: tuple[Snapshot
     _, found = changed.search(query, len(changed) + 10)
     assert old_bundle_row not in found and old_overlay_row not in found and len(found) == len(changed)
     assert changed.eligible(Filters(langs=("de",))).tolist() == changed.rowids_for(["a03"])
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_filters_admit_what_the_store_selects(half_and_whole: tuple[Snapshot, Any], filters: Filters) -> None:
+    _, whole = half_and_whole
+    articles = whole.get_many(list(range(1, len(whole) + 1)))
+    admitted = {a.id for a in articles.values() if filters.admits(a)}
+    selected = {articles[int(r)].id for r in whole.eligible(filters)}
+    assert admitted == selected
