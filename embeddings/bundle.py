@@ -110,8 +110,8 @@ class Bundle:
         return self.store.get(article_id)
 
     def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
-        """Articles by FAISS id."""
-        return self.store.get_many(rowids)
+        """The records lists are made of, by FAISS id: articles without their bodies."""
+        return self.store.get_many(rowids, bodies=False)
 
     def rowids_for(self, article_ids: Sequence[str]) -> list[int]:
         """FAISS ids of the given publisher ids (unknown ids are left out)."""

@@ -30,7 +30,7 @@ class Corpus(Protocol):
         ...
 
     def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
-        """Articles by row id."""
+        """The records lists are made of, by row id (bodies may be left empty)."""
         ...
 
     def rowids_for(self, article_ids: Sequence[str]) -> list[int]:

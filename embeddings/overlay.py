@@ -181,11 +181,11 @@ class Snapshot:
         return self.bundle.store.get(article_id)
 
     def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
-        """Articles by row id (deleted or replaced ones are left out)."""
+        """The records lists are made of, by row id (deleted or replaced ones are left out)."""
         in_bundle = np.array([int(r) for r in rowids if r <= self.base], dtype=np.int64)
         if len(self.tombstones):
             in_bundle = in_bundle[~np.isin(in_bundle, self.tombstones)]
-        found = self.bundle.store.get_many(in_bundle.tolist())
+        found = self.bundle.get_many(in_bundle.tolist())
         for r in rowids:
             if r > self.base and r - self.base - 1 < self.n and self.alive[r - self.base - 1]:
                 found[int(r)] = self._overlay(int(r))

@@ -175,14 +175,15 @@ class ArticleStore:
         """Every publisher id, in FAISS id order."""
         return [str(r[0]) for r in self._query("SELECT id FROM articles ORDER BY rowid")]
 
-    def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
-        """Articles by FAISS id."""
+    def get_many(self, rowids: Sequence[int], bodies: bool = True) -> dict[int, StoredArticle]:
+        """Articles by FAISS id (`bodies=False`: with empty bodies, which lists never show)."""
+        columns = _COLUMNS if bodies else _COLUMNS.replace(" body,", " '' AS body,")
         found: dict[int, StoredArticle] = {}
         for start in range(0, len(rowids), _CHUNK):  # SQLite caps the variables of one statement
             # int(): numpy integers would otherwise bind as BLOBs and match nothing.
             params = [int(r) for r in rowids[start : start + _CHUNK]]
             marks = ",".join("?" * len(params))
-            rows = self._query(f"SELECT {_COLUMNS} FROM articles WHERE rowid IN ({marks})", params)
+            rows = self._query(f"SELECT {columns} FROM articles WHERE rowid IN ({marks})", params)
             found.update((int(r[0]), _row_to_article(r)) for r in rows)
         return found
 
