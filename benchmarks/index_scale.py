@@ -26,12 +26,13 @@ from embeddings.index import IndexKind, VectorIndex
 from embeddings.signals import MAIN
 
 
-def synthetic(base: np.ndarray, n: int, noise: float, seed: int) -> np.ndarray:
-    """`n` unit vectors near randomly drawn rows of `base`."""
+def synthetic(base: np.ndarray, n: int, noise: float, seed: int, shuffle: bool = True) -> np.ndarray:
+    """`n` unit vectors near randomly drawn rows of `base` (near its first `n` rows, in order, unshuffled)."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, base.shape[1]), dtype=np.float32)
     for start in range(0, n, 100_000):
-        rows = base[rng.integers(0, len(base), min(100_000, n - start))]
+        size = min(100_000, n - start)
+        rows = base[rng.integers(0, len(base), size)] if shuffle else base[start : start + size]
         moved = rows + rng.normal(scale=noise / np.sqrt(base.shape[1]), size=rows.shape).astype(np.float32)
         out[start : start + len(rows)] = moved / np.linalg.norm(moved, axis=1, keepdims=True)
     return out

@@ -9,7 +9,7 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from embeddings.articles import Article, ReadResult, input_files, read_articles
 from embeddings.cache import EmbeddingCache
 from embeddings.errors import BuildError, InvalidArticlesError
 from embeddings.index import INDEX_TYPES, VectorIndex, kind_for
-from embeddings.model import Encoder
+from embeddings.model import Encoder, ModelSpec
 from embeddings.reprints import signatures as reprint_signatures
 from embeddings.settings import Settings
 from embeddings.signals import MAIN, SignalEncoders
@@ -169,6 +169,69 @@ def _embed_signals(
     return out, *counts
 
 
+def write_bundle(
+    settings: Settings,
+    version: str,
+    articles: Sequence[Article],
+    signals: Mapping[str, np.ndarray],
+    reprints: np.ndarray,
+    main_spec: ModelSpec,
+    signal_specs: dict[str, dict[str, Any]],
+    extra: dict[str, Any],
+) -> tuple[Path, int]:
+    """Write, check and publish a bundle of `articles` (row i + 1 each); return its path and size.
+
+    The index, the precomputed neighbours, every signal, the reprint signatures and the store are
+    written under a staging name, stamped and moved into place, loaded back as the service will load
+    them, and only then published. The caller holds the build lock. `extra` goes into the manifest.
+    """
+    bundles = settings.bundles
+    staging = bundles_mod.staging_dir(bundles, version)
+    try:
+        rowids = np.arange(1, len(articles) + 1, dtype=np.int64)
+        kind = kind_for(len(articles), settings.index_kind)
+        index = VectorIndex.build(signals[MAIN], rowids, kind)
+        index.save(staging / bundles_mod.INDEX_FILE)
+        # Every article's candidates, so that the service answers most lists by lookup.
+        depth = settings.rerank_depth + NEIGHBOUR_MARGIN
+        started = time.monotonic()
+        neighbours = index.neighbours(signals[MAIN], rowids, depth)
+        np.save(staging / bundles_mod.NEIGHBOURS_FILE, neighbours, allow_pickle=False)
+        log.info("neighbours: %d per article in %.1fs", depth, time.monotonic() - started)
+        for name, vectors in signals.items():
+            np.save(staging / bundles_mod.signal_file(name), vectors, allow_pickle=False)
+        np.save(staging / bundles_mod.REPRINTS_FILE, reprints, allow_pickle=False)
+        count = write_store(staging / bundles_mod.STORE_FILE, zip(rowids.tolist(), articles, strict=True))
+        manifest: dict[str, Any] = {
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model": main_spec.as_dict(),
+            "signals": signal_specs,
+            "index": {
+                "type": INDEX_TYPES[kind],
+                "kind": kind,
+                "metric": "inner_product",
+                "neighbours": depth,
+            },
+            **extra,
+            "counts": {"articles": count, **extra.get("counts", {})},
+            "libraries": _library_versions(),
+        }
+        final = bundles_mod.finalize(staging, manifest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    # Check the finished bundle as the service will load it, before anyone can see it.
+    try:
+        bundles_mod.load_bundle(final, main_spec, signals=signal_specs).close()
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    bundles_mod.publish(bundles, final)
+    bundles_mod.prune(bundles, settings.keep_bundles)
+    return final, count
+
+
 def build_bundle(
     settings: Settings,
     input_path: Path,
@@ -219,36 +282,17 @@ def build_bundle(
         encoders = encoders_factory()
         signals, embedded, reused = _embed_signals(articles, encoders, settings, progress, folded.puts)
 
-        staging = bundles_mod.staging_dir(bundles, version)
-        try:
-            rowids = np.arange(1, len(articles) + 1, dtype=np.int64)
-            kind = kind_for(len(articles), settings.index_kind)
-            index = VectorIndex.build(signals[MAIN], rowids, kind)
-            index.save(staging / bundles_mod.INDEX_FILE)
-            # Every article's candidates, so that the service answers most lists by lookup.
-            depth = settings.rerank_depth + NEIGHBOUR_MARGIN
-            started_lists = time.monotonic()
-            neighbours = index.neighbours(signals[MAIN], rowids, depth)
-            np.save(staging / bundles_mod.NEIGHBOURS_FILE, neighbours, allow_pickle=False)
-            log.info("neighbours: %d per article in %.1fs", depth, time.monotonic() - started_lists)
-            for name, vectors in signals.items():
-                np.save(staging / bundles_mod.signal_file(name), vectors, allow_pickle=False)
-            texts = [article_text(a.title, a.body) for a in articles]
-            np.save(staging / bundles_mod.REPRINTS_FILE, reprint_signatures(texts), allow_pickle=False)
-            count = write_store(staging / bundles_mod.STORE_FILE, zip(rowids.tolist(), articles, strict=True))
-            manifest: dict[str, Any] = {
-                "version": version,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "model": encoders.main.spec.as_dict(),
-                "signals": encoders.specs(),
-                "index": {
-                    "type": INDEX_TYPES[kind],
-                    "kind": kind,
-                    "metric": "inner_product",
-                    "neighbours": depth,
-                },
+        texts = [article_text(a.title, a.body) for a in articles]
+        final, count = write_bundle(
+            settings,
+            version,
+            articles,
+            signals,
+            reprint_signatures(texts),
+            encoders.main.spec,
+            encoders.specs(),
+            {
                 "counts": {
-                    "articles": count,
                     "read": result.rows_read,
                     "rejected": len(result.errors),
                     "embedded": embedded,
@@ -263,20 +307,8 @@ def build_bundle(
                     "deletes": folded.deletes,
                 },
                 "build_seconds": round(time.monotonic() - started, 3),
-                "libraries": _library_versions(),
-            }
-            final = bundles_mod.finalize(staging, manifest)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        # Check the finished bundle as the service will load it, before anyone can see it.
-        try:
-            bundles_mod.load_bundle(final, encoders.main.spec, signals=encoders.specs()).close()
-        except BaseException:
-            shutil.rmtree(final, ignore_errors=True)
-            raise
-        bundles_mod.publish(bundles, final)
-        bundles_mod.prune(bundles, settings.keep_bundles)
+            },
+        )
 
     report = BuildReport(
         version=version,

@@ -151,12 +151,13 @@ class Bundle:
         """How many neighbours are precomputed per article (0: none)."""
         return 0 if self.neighbours is None else int(self.neighbours.shape[1])
 
-    def nearest(self, rowid: int, query: np.ndarray | None = None) -> np.ndarray | None:
-        """The precomputed nearest others of row `rowid`, best first (None: not precomputed)."""
+    def nearest(self, rowid: int, query: np.ndarray | None = None) -> tuple[np.ndarray, bool] | None:
+        """The precomputed nearest others of row `rowid`, best first, and whether they are all others."""
         if self.neighbours is None:
             return None
         row: np.ndarray = self.neighbours[rowid - 1]
-        return np.asarray(row[row > 0], dtype=np.int64)
+        found = np.asarray(row[row > 0], dtype=np.int64)
+        return found, len(found) < row.shape[0]  # a short row: the corpus has no more articles
 
     def close(self) -> None:
         """Release the store's connection."""

@@ -51,8 +51,12 @@ class Corpus(Protocol):
         """Top-`k` (scores, row ids) by main-signal inner product, optionally among `allowed` only."""
         ...
 
-    def nearest(self, rowid: int, query: np.ndarray) -> np.ndarray | None:
-        """Row ids of the precomputed nearest others of `rowid` (its main vector is `query`), or None."""
+    def nearest(self, rowid: int, query: np.ndarray) -> tuple[np.ndarray, bool] | None:
+        """Precomputed nearest others of `rowid` (main vector `query`), or None.
+
+        Returns their row ids, and whether they are every other article (a small corpus). The ids
+        hold every article at least as near as the farthest of them.
+        """
         ...
 
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:

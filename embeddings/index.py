@@ -18,8 +18,10 @@ INDEX_TYPES: dict[str, str] = {"flat": "IDMap2,Flat", "hnsw": "IDMap2,HNSW32,Fla
 HNSW_M = 32  # graph degree
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128  # recall@10 >= 0.98 against exact search (benchmarks/index_scale.py)
-# A flat search over 200k 384-dimensional vectors takes about 10 ms on one core; beyond, HNSW.
-EXACT_MAX_ARTICLES = 200_000
+HNSW_EF_MAX = 4096
+# One exact search on one core took 1.0 ms over 15.6k vectors and 14 ms over 100k (p50, 384
+# dimensions, benchmarks/index_scale.py): exact stays under about 5 ms up to 50k; beyond, HNSW.
+EXACT_MAX_ARTICLES = 50_000
 
 
 def kind_for(count: int, override: str = "auto") -> IndexKind:
@@ -136,7 +138,10 @@ class VectorIndex:
             selector = faiss.IDSelectorNot(inner)
             selector.referenced = inner  # the wrapper does not keep its argument alive
         if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+            # A filter hides most of the graph from the walk: widen it by the share hidden.
+            share = 1.0 if allowed is None else len(self) / max(1, len(allowed))
+            ef = min(HNSW_EF_MAX, int(max(HNSW_EF_SEARCH, k) * share))
+            params = faiss.SearchParametersHNSW(efSearch=ef)
             if selector is not None:
                 params.sel = selector
         else:

@@ -127,15 +127,21 @@ def load_encoder(settings: Settings) -> Encoder:
     """Load the configured model with the configured backend (torch, or int8 ONNX Runtime)."""
     if settings.backend == "torch":
         return load_sentence_transformer(settings)
-    from embeddings.onnx_model import load_onnx_encoder
+    from embeddings.onnx_model import export_dir, load_onnx_encoder
 
     if settings.model == DEFAULT_MODEL:
         folder, name = default_model_path(settings.cache_dir), DEFAULT_MODEL_NAME
+        target = export_dir(settings.cache_dir, folder.name)
     else:
         folder = Path(settings.model).expanduser()
         if not folder.is_dir():
-            raise ModelError(f"the ONNX backend needs a local model folder, not {settings.model!r}")
-        name = f"{folder.resolve().name}@{folder_fingerprint(folder)}"
+            raise ModelError(
+                f"the ONNX backend needs a local model folder, not {settings.model!r} "
+                "(a hub id works with RELATED_BACKEND=torch)"
+            )
+        fingerprint = folder_fingerprint(folder)
+        name = f"{folder.resolve().name}@{fingerprint}"
+        target = export_dir(settings.cache_dir, f"{folder.resolve().name}-{fingerprint}")
     try:
         pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
         dimension = int(pooling["word_embedding_dimension"])
@@ -144,7 +150,7 @@ def load_encoder(settings: Settings) -> Encoder:
     spec = ModelSpec(
         name, dimension, settings.max_seq_length, _prefix_for(settings.model, settings.text_prefix)
     )
-    encoder = load_onnx_encoder(folder, spec)
+    encoder = load_onnx_encoder(folder, target, spec)
     log.info(
         "loaded model %s (dimension %d, %d tokens)", encoder.spec.name, dimension, settings.max_seq_length
     )

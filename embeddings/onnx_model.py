@@ -10,9 +10,11 @@ tokens, then L2 normalization (what the folder's modules must declare, or the lo
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import logging
 import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -33,9 +35,9 @@ TOKENS_PER_BATCH = 1024
 EXPORT_VERSION = 2  # bump when the export changes: a new folder, and a new name in the model spec
 
 
-def export_dir(folder: Path) -> Path:
-    """Where the int8 export of the sentence-transformers `folder` lives (beside it)."""
-    return folder.parent / f"{folder.name}-{BACKEND}-v{EXPORT_VERSION}"
+def export_dir(cache_dir: Path, name: str) -> Path:
+    """Where the int8 export of the model folder known as `name` lives in the cache directory."""
+    return cache_dir / "models" / f"{name}-{BACKEND}-v{EXPORT_VERSION}"
 
 
 def _check_mean_pooling(folder: Path) -> None:
@@ -89,33 +91,40 @@ def _export_int8(folder: Path, float_file: Path, int8_file: Path) -> None:
     quantize_dynamic(str(float_file), str(int8_file), weight_type=QuantType.QInt8, per_channel=True)
 
 
-def export(folder: Path) -> Path:
-    """Export and quantize the transformer of `folder` once; return the file of the int8 model."""
-    target = export_dir(folder)
+def export(folder: Path, target: Path) -> Path:
+    """Export and quantize the transformer of `folder` into `target` once; return the int8 model file.
+
+    Processes starting together on one cache directory take turns on a lock: the first exports,
+    the others find its result. A finished export appears by one rename, never half-written.
+    """
     model_file = target / "model-int8.onnx"
     if model_file.exists():
         return model_file
     _check_mean_pooling(folder)
-    log.info("exporting %s to int8 ONNX in %s (once)", folder.name, target)
-    staging = target.parent / f".{target.name}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        with warnings.catch_warnings():
-            # The tracer's and the legacy exporter's warnings are about shapes this model does not vary,
-            # and the quantizer logs a line per tensor (and advice) on the root logger.
-            warnings.simplefilter("ignore")
-            logging.disable(logging.WARNING)
-            try:
-                _export_int8(folder, staging / "model.onnx", staging / model_file.name)
-            finally:
-                logging.disable(logging.NOTSET)
-    except Exception as exc:  # torch and onnxruntime raise many kinds
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ModelError(f"cannot export {folder} to ONNX: {exc}") from exc
-    (staging / "model.onnx").unlink()  # only the int8 model is used
-    shutil.copy(folder / "tokenizer.json", staging / "tokenizer.json")
-    staging.rename(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f".{target.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if model_file.exists():  # exported by another process while this one waited
+            return model_file
+        log.info("exporting %s to int8 ONNX in %s (once)", folder.name, target)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+        try:
+            with warnings.catch_warnings():
+                # The tracer's and the legacy exporter's warnings are about shapes this model does not
+                # vary, and the quantizer logs a line per tensor (and advice) on the root logger.
+                warnings.simplefilter("ignore")
+                logging.disable(logging.WARNING)
+                try:
+                    _export_int8(folder, staging / "model.onnx", staging / model_file.name)
+                finally:
+                    logging.disable(logging.NOTSET)
+            (staging / "model.onnx").unlink()  # only the int8 model is used
+            shutil.copy(folder / "tokenizer.json", staging / "tokenizer.json")
+            staging.rename(target)
+        except Exception as exc:  # torch, onnxruntime and the file system raise many kinds
+            raise ModelError(f"cannot export {folder} to ONNX: {exc}") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return model_file
 
 
@@ -169,9 +178,9 @@ class OnnxEncoder:
         return out
 
 
-def load_onnx_encoder(folder: Path, spec: ModelSpec, threads: int | None = None) -> OnnxEncoder:
-    """The int8 ONNX encoder of the sentence-transformers `folder` (exported on first use)."""
-    model_file = export(folder)
+def load_onnx_encoder(folder: Path, target: Path, spec: ModelSpec, threads: int | None = None) -> OnnxEncoder:
+    """The int8 ONNX encoder of the sentence-transformers `folder`, exported into `target` on first use."""
+    model_file = export(folder, target)
     try:
         import onnxruntime as ort
 

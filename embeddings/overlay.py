@@ -257,23 +257,33 @@ class Snapshot:
         order = np.argsort(-scores, kind="stable")[:k]
         return scores[order], ids[order]
 
-    def nearest(self, rowid: int, query: np.ndarray) -> np.ndarray | None:
-        """The bundle's precomputed nearest others of `rowid` less tombstones, and the overlay's nearest.
+    def nearest(self, rowid: int, query: np.ndarray) -> tuple[np.ndarray, bool] | None:
+        """The bundle's precomputed nearest others of `rowid` less tombstones, with the overlay's.
 
-        The overlay is small (the writes since the last build): it is searched by brute force, and
-        its best rows join the bundle's list, so that a list looked up includes what was written.
+        The overlay (the writes since the build) is searched by brute force. Every live overlay row at
+        least as near as the bundle's farthest stored neighbour joins the list, so that the list
+        still holds every article down to that distance.
         """
-        found = self.bundle.nearest(rowid) if rowid <= self.base else None
-        if found is None:
+        if rowid > self.base:
             return None
+        stored = self.bundle.nearest(rowid)
+        if stored is None:
+            return None
+        found, exhaustive = stored
+        query = np.asarray(query, dtype=np.float32)
+        floor = (
+            -np.inf
+            if exhaustive or not len(found)
+            else float(self.bundle.vectors(MAIN, found[-1:])[0] @ query)
+        )
         if len(self.tombstones):
             found = found[~np.isin(found, self.tombstones)]
         positions = np.flatnonzero(self.alive)
         if len(positions):
-            cosines = self.rows.vectors[MAIN][positions] @ np.asarray(query, dtype=np.float32)
-            best = positions[np.argsort(-cosines, kind="stable")[: self.bundle.neighbour_depth]]
-            found = np.concatenate([found, self.base + 1 + best.astype(np.int64)])
-        return found
+            cosines = self.rows.vectors[MAIN][positions] @ query
+            near = positions[cosines >= floor]
+            found = np.concatenate([found, self.base + 1 + near.astype(np.int64)])
+        return found, exhaustive
 
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
         """The `name` signal's vectors of the given rows."""

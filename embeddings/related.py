@@ -182,15 +182,23 @@ class RelatedFinder:
             if len(allowed) == 0:
                 return []
         pool = len(corpus) if allowed is None else len(allowed)
-        want = max(query.k, self.depth) + len(excluded) + SEARCH_MARGIN
+        size = self._pool_size(query)
+        want = size + len(excluded)
+        limit: int | None = size  # the first pass ranks a pool of `size`; wider ones, all they find
         while True:
             scores, ids = corpus.search(vectors[MAIN], want, allowed)
-            candidates, _ = self._candidates(scores, ids, excluded, origin)
+            candidates, admitted = self._candidates(scores, ids, excluded, origin, None, limit)
             hits = self._rank(vectors, candidates, query, origin)
-            # Stop once the list is full or every candidate has been seen.
-            if len(hits) >= query.k or len(ids) >= pool or want >= pool:
+            # Stop once every candidate has been seen, or the pool is full and so is the list (an
+            # approximate search under a filter may come back short: it is asked again, wider).
+            if len(ids) >= pool or want >= pool or (admitted >= size and len(hits) >= query.k):
                 return hits
             want *= 4
+            limit = None
+
+    def _pool_size(self, query: RelatedQuery) -> int:
+        """How many candidates the scorer ranks: the nearest `max(k, depth)` and a margin."""
+        return max(query.k, self.depth) + SEARCH_MARGIN
 
     def _looked_up(
         self,
@@ -202,21 +210,24 @@ class RelatedFinder:
     ) -> list[Hit] | None:
         """The list from the article's precomputed neighbours, or None when they cannot make it.
 
-        They make it when, less the excluded articles and those the filters drop, at least the rerank
-        depth of them remain (or every other article of a smaller corpus): the same pool a search
-        would rank.
+        They make it when, less the excluded articles and those the filters drop, a full pool of them
+        remains, or when they hold every article of a small corpus: then the scorer ranks the very
+        pool a search would give it.
         """
         assert origin.rowid is not None
         nearest = self.corpus.nearest(origin.rowid, vectors[MAIN])
         if nearest is None:
             return None
-        ids = nearest[~np.isin(nearest, list(excluded))] if excluded else nearest
+        ids, exhaustive = nearest
+        size = self._pool_size(query)
+        if not exhaustive and len(ids) < size:
+            return None
         scores = self.corpus.vectors(MAIN, ids) @ vectors[MAIN]
-        candidates, admitted = self._candidates(scores, ids, excluded, origin, filters)
-        if admitted < min(self.depth, len(self.corpus) - len(excluded)):
+        candidates, admitted = self._candidates(scores, ids, excluded, origin, filters, size)
+        if admitted < size and not exhaustive:
             return None
         hits = self._rank(vectors, candidates, query, origin)
-        return hits if len(hits) >= query.k else None
+        return hits if len(hits) >= query.k or exhaustive else None
 
     def _candidates(
         self,
@@ -224,19 +235,21 @@ class RelatedFinder:
         ids: np.ndarray,
         excluded: set[int],
         origin: Origin,
-        filters: Filters | None = None,
+        filters: Filters | None,
+        size: int | None,
     ) -> tuple[list[_Candidate], int]:
-        """The results less the excluded articles, those `filters` drop and the query's own reprints.
+        """The `size` nearest results left after the exclusions and `filters`, less the query's reprints.
 
-        Also returns how many passed the exclusions and filters (reprints of the query included).
+        Also returns how many that is (reprints of the query included).
         """
-        kept = [(float(s), int(i)) for s, i in zip(scores, ids, strict=True) if int(i) not in excluded]
+        order = np.argsort(-np.asarray(scores), kind="stable")
+        kept = [(float(scores[j]), int(ids[j])) for j in order if int(ids[j]) not in excluded]
         articles = self.corpus.get_many([i for _, i in kept])
         kept = [
             (cosine, ident)
             for cosine, ident in kept
             if ident in articles and (filters is None or filters.admits(articles[ident]))
-        ]
+        ][:size]
         if not kept:
             return [], 0
         signatures = self.corpus.signatures(np.array([ident for _, ident in kept]))

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     index_kind: Literal["auto", "flat", "hnsw"] = Field(
         "auto",
         description="Build: 'flat' (exact search), 'hnsw' (approximate graph) or 'auto' (exact up to "
-        "200,000 articles, HNSW beyond).",
+        "50,000 articles, HNSW beyond).",
     )
     keep_bundles: int = Field(3, ge=1, description="Published bundle versions kept on disk.")
     skip_invalid: bool = Field(

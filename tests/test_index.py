@@ -77,4 +77,8 @@ def test_an_hnsw_index_finds_what_exact_search_finds(tmp_path: Path) -> None:
     assert hits / (100 * 10) >= 0.98  # recall@10
     allowed, excluded = ids[::5], ids[:1000]
     assert set(graph.search(vectors[0], 20, allowed)[1]) <= set(allowed)
+    few = ids[::40]  # 2.5%: the walk is widened, so that the filtered search does not come back short
+    _, found = graph.search(vectors[0], 67, few)
+    exact_found = exact.search(vectors[0], 67, few)[1]
+    assert len(found) == 67 and len(set(found) & set(exact_found)) >= 0.9 * 67
     assert not set(graph.search(vectors[0], 50, excluded=excluded)[1]) & set(excluded)

@@ -60,12 +60,13 @@ def test_the_export_is_made_once_and_refuses_other_poolings(
     onnx_encoder: Encoder, model_cache: Path, tmp_path: Path
 ) -> None:
     folder = default_model_path(model_cache)
-    model_file = export(folder)
-    assert model_file.parent == export_dir(folder)
-    assert export(folder).stat().st_mtime == model_file.stat().st_mtime
+    target = export_dir(model_cache, folder.name)
+    model_file = export(folder, target)
+    assert model_file.parent == target and not list(target.parent.glob(f".{target.name}-*"))
+    assert export(folder, target).stat().st_mtime == model_file.stat().st_mtime
     other = tmp_path / "cls-model"
     (other / "1_Pooling").mkdir(parents=True)
     (other / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
     (other / "modules.json").write_text('[{"type": "sentence_transformers.models.Transformer"}]')
     with pytest.raises(ModelError, match="mean pooling"):
-        export(other)
+        export(other, tmp_path / "out")

@@ -223,6 +223,8 @@ def test_lists_looked_up_are_the_lists_searched(bundle: Bundle, sample_rows: lis
         RelatedQuery(k=4, policy=policy),
         RelatedQuery(k=10, policy=policy.with_overrides(lang_policy="any", window_days=7)),
         RelatedQuery(k=4, filters=Filters(langs=("ar",)), exclude=("ar-0009",), policy=policy),
+        RelatedQuery(k=10, exclude=tuple(r["id"] for r in sample_rows[:40]), policy=policy),
+        RelatedQuery(k=4, filters=Filters(sections=("politics", "economy")), policy=policy),
     ]
     for row in sample_rows:
         for query in queries:

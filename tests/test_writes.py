@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import pytest
 from embeddings import bundle as bundles_mod
 from embeddings.articles import Article
 from embeddings.overlay import Snapshot
+from embeddings.policy import ListPolicy
+from embeddings.related import RelatedFinder, RelatedQuery
+from embeddings.scorer import load_scorer
 from embeddings.settings import Settings
 from embeddings.signals import MAIN
 from embeddings.store import Filters
@@ -36,7 +40,7 @@ def corpus_rows(n: int = 24) -> list[dict[str, Any]]:
             "section": ["world", "economy"][i % 2],
         }
         if i % 5:
-            row["published_at"] = datetime(2026, 3, 1 + i, 12, tzinfo=UTC).isoformat()
+            row["published_at"] = (datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(days=i)).isoformat()
         rows.append(row)
     return rows
 
@@ -164,3 +168,30 @@ def test_filters_admit_what_the_store_selects(half_and_whole: tuple[Snapshot, An
     admitted = {a.id for a in articles.values() if filters.admits(a)}
     selected = {articles[int(r)].id for r in whole.eligible(filters)}
     assert admitted == selected
+
+
+def test_lookups_over_writes_give_the_lists_searches_give(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """A bundle of 150 articles (beyond the 66 stored neighbours) with 50 written over it and 10 deleted."""
+    rows = corpus_rows(200)
+    encoder = HashingEncoder()
+    encoders = fake_signals(encoder)
+    settings = make_settings()
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", rows[:150]), encoder)
+    bundle = bundles_mod.load_current(settings.bundles)
+    dims = {name: e.spec.dimension for name, e in encoders.encoders.items()}
+    writes = puts([Article.model_validate(r) for r in rows[150:]], encoders)
+    writes += [delete(f"a{i:02d}") for i in range(0, 40, 4)]
+    snapshot = Snapshot.of(bundle, dims).apply([replace(w, seq=i + 1) for i, w in enumerate(writes)])
+    searched = replace(snapshot, bundle=replace(bundle, neighbours=None))
+    scorer = load_scorer("default")
+    policy = ListPolicy.from_settings(Settings(window_days=None))
+    for ident in [r["id"] for r in rows[40:150:3]]:
+        for query in (
+            RelatedQuery(k=6, policy=policy),
+            RelatedQuery(k=4, exclude=("a150", "a41"), policy=policy),
+        ):
+            looked = RelatedFinder(snapshot, scorer, 0.985).for_article(ident, query)[1]
+            found = RelatedFinder(searched, scorer, 0.985).for_article(ident, query)[1]
+            assert [(h.article.id, h.score) for h in looked] == [(h.article.id, h.score) for h in found]

@@ -1,0 +1,80 @@
+"""A synthetic bundle of any size made from a real one, to measure the service at 100k or 1M articles.
+
+    python -m benchmarks.synthetic_bundle --bundles REAL_DIR --size 100000 --out DIR [--noise 0.35]
+
+Each synthetic article copies a random real one (its fields, its language, date and section) under a
+new id and a title made unique. Every signal vector is moved by Gaussian noise and normalized again,
+as in `benchmarks/index_scale.py`, so that neighbourhoods look like the real data's; the reprint
+signature keeps a quarter of its values and draws the rest anew, so that copies are not taken for
+reprints of each other. The bundle is written, checked and published like a build's (index kind by
+size, precomputed neighbours). Then serve it, or run `benchmarks.related_latency` on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.index_scale import synthetic
+from embeddings import bundle as bundles_mod
+from embeddings.articles import Article
+from embeddings.build import write_bundle
+from embeddings.model import ModelSpec
+from embeddings.settings import Settings
+
+
+def main() -> None:
+    """Make and publish the bundle."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bundles", type=Path, required=True, help="the real bundles directory")
+    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="bundles directory to publish into")
+    parser.add_argument("--noise", type=float, default=0.35)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    real = bundles_mod.load_current(args.bundles)
+    rng = np.random.default_rng(args.seed)
+    source = rng.integers(1, len(real) + 1, args.size)
+    stored = real.store.get_many(sorted(set(source.tolist())))
+    articles = [
+        Article(
+            id=f"syn-{i}",
+            title=f"{stored[int(r)].title} {i}",
+            body=stored[int(r)].body,
+            lang=stored[int(r)].lang,
+            published_at=stored[int(r)].published_at,
+            section=stored[int(r)].section,
+        )
+        for i, r in enumerate(source)
+    ]
+    signals = {
+        name: synthetic(vectors[source - 1], args.size, args.noise, args.seed + k, shuffle=False)
+        for k, (name, vectors) in enumerate(real.signals.items())
+    }
+    reprints = real.reprints[source - 1].copy()
+    redraw = rng.random(reprints.shape) < 0.75
+    reprints[redraw] = rng.integers(0, 2**32 - 1, int(redraw.sum()), dtype=np.uint32)
+    settings = Settings(bundles=args.out, index_kind="auto")
+    with bundles_mod.build_lock(args.out):
+        final, count = write_bundle(
+            settings,
+            bundles_mod.new_version(),
+            articles,
+            signals,
+            reprints,
+            ModelSpec(**real.manifest["model"]),
+            real.manifest["signals"],
+            {"synthetic": {"from": real.version, "noise": args.noise, "seed": args.seed}},
+        )
+    real.close()
+    print(f"published {count} synthetic articles in {final} ({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
