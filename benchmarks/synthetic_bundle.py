@@ -2,12 +2,13 @@
 
     python -m benchmarks.synthetic_bundle --bundles REAL_DIR --size 100000 --out DIR [--noise 0.35]
 
-Each synthetic article copies a random real one (its fields, its language, date and section) under a
-new id and a title made unique. Every signal vector is moved by Gaussian noise and normalized again,
-as in `benchmarks/index_scale.py`, so that neighbourhoods look like the real data's; the reprint
-signature keeps a quarter of its values and draws the rest anew, so that copies are not taken for
-reprints of each other. The bundle is written, checked and published like a build's (index kind by
-size, precomputed neighbours). Then serve it, or run `benchmarks.related_latency` on it.
+Each synthetic article copies a random real one (its title, the start of its body, its language, date
+and section) under a new id and a title made unique. Every signal vector is moved by Gaussian noise
+and normalized again, as in `benchmarks/index_scale.py`, so that neighbourhoods look like the real
+data's; the reprint signature keeps a quarter of its values and draws the rest anew, so that copies
+are not taken for reprints of each other. The bundle is written, checked and published like a
+build's (index kind by size, precomputed neighbours). Then serve it, or run
+`benchmarks.related_latency` on it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="bundles directory to publish into")
     parser.add_argument("--noise", type=float, default=0.35)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--body-chars", type=int, default=300, help="bodies are cut here (lists never read them)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     real = bundles_mod.load_current(args.bundles)
@@ -46,7 +50,7 @@ def main() -> None:
         Article(
             id=f"syn-{i}",
             title=f"{stored[int(r)].title} {i}",
-            body=stored[int(r)].body,
+            body=stored[int(r)].body[: args.body_chars],
             lang=stored[int(r)].lang,
             published_at=stored[int(r)].published_at,
             section=stored[int(r)].section,
