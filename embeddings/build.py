@@ -128,12 +128,16 @@ def embed_articles(
 
 
 def _seed(cache: EmbeddingCache, name: str, spec: dict[str, Any], writes: list[Write]) -> None:
-    """Put the logged vectors of writes made with this very encoder into the cache."""
-    same = [w for w in writes if w.article is not None and w.specs.get(name) == spec]
-    if same:
-        cache.put_many(
-            [w.article.content_hash() for w in same if w.article], np.stack([w.vectors[name] for w in same])
-        )
+    """Put the logged vectors of writes made with this very encoder into the cache, unless there."""
+    logged = {
+        w.article.content_hash(): w.vectors[name]
+        for w in writes
+        if w.article is not None and w.specs.get(name) == spec
+    }
+    cached = cache.get_many(list(logged))
+    missing = [h for h in logged if h not in cached]
+    if missing:
+        cache.put_many(missing, np.stack([logged[h] for h in missing]))
 
 
 def _embed_signals(

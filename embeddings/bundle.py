@@ -137,19 +137,14 @@ class Bundle:
         A small `allowed` set is searched exactly over its own vectors: faster than a filtered pass
         over the whole index, and exact where a filtered graph search could come back short.
         """
+        if allowed is not None and excluded is not None and len(excluded):
+            allowed, excluded = np.setdiff1d(allowed, excluded), None
         if allowed is not None and len(allowed) <= EXACT_SUBSET and MAIN in self.signals:
-            if excluded is not None and len(excluded):
-                allowed = np.setdiff1d(allowed, excluded)
             allowed = np.asarray(allowed, dtype=np.int64)
             scores = self.signals[MAIN][allowed - 1] @ np.asarray(query, dtype=np.float32)
             top = np.argsort(-scores, kind="stable")[:k]
             return scores[top].astype(np.float32), allowed[top]
         return self.index.search(query, k, allowed, excluded)
-
-    @property
-    def neighbour_depth(self) -> int:
-        """How many neighbours are precomputed per article (0: none)."""
-        return 0 if self.neighbours is None else int(self.neighbours.shape[1])
 
     def nearest(self, rowid: int, query: np.ndarray | None = None) -> tuple[np.ndarray, bool] | None:
         """The precomputed nearest others of row `rowid`, best first, and whether they are all others."""

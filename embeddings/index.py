@@ -119,10 +119,11 @@ class VectorIndex:
         allowed: np.ndarray | None = None,
         excluded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-`k` (scores, ids) for one query vector, among `allowed` ids only or all but `excluded`."""
+        """Top-`k` (scores, ids) for one query vector, among `allowed` ids only or all but `excluded`.
+
+        Give one of the two: an `allowed` set takes precedence (take the excluded ids out of it first).
+        """
         faiss = _faiss()
-        if allowed is not None and excluded is not None and len(excluded):
-            allowed = np.setdiff1d(allowed, excluded)
         pool = len(self) if allowed is None else min(len(self), len(allowed))
         if allowed is None and excluded is not None:
             pool -= len(excluded)

@@ -65,11 +65,6 @@ class Write:
     seq: int = 0  # assigned by the log
 
 
-def put(article: Article, encoders: SignalEncoders) -> Write:
-    """A put of `article`, embedded with every signal of `encoders`."""
-    return puts([article], encoders)[0]
-
-
 def puts(articles: Sequence[Article], encoders: SignalEncoders, batch_size: int = 32) -> list[Write]:
     """Puts of `articles`, embedded in batches."""
     texts = [article_text(a.title, a.body) for a in articles]
@@ -188,15 +183,12 @@ class WriteLog:
 
     def read(self, after: int = 0) -> list[Write]:
         """The writes after sequence number `after`, in order."""
-        return self._writes("seq > ?", (after,))
+        with self._lock:
+            return self._rows("seq > ?", (after,))
 
     def _latest(self, through: int) -> dict[str, Write]:
         where = "seq IN (SELECT max(seq) FROM writes WHERE seq <= ? GROUP BY id)"
         return {w.article_id: w for w in self._rows(where, (through,))}
-
-    def _writes(self, where: str, params: tuple[object, ...]) -> list[Write]:
-        with self._lock:
-            return self._rows(where, params)
 
     def _rows(self, where: str, params: tuple[object, ...]) -> list[Write]:
         """The writes matching `where` (the caller holds the lock)."""

@@ -160,7 +160,7 @@ class LiveBundle:
         ]
         if stale:
             log.warning("re-embedding %d logged writes made with other encoders", len(stale))
-            fresh = puts([writes[i].article for i in stale], self._encoders)  # type: ignore[misc]
+            fresh = puts([a for i in stale if (a := writes[i].article) is not None], self._encoders)
             for i, w in zip(stale, fresh, strict=True):
                 writes[i] = replace(w, seq=writes[i].seq)
         return writes
@@ -174,7 +174,7 @@ class LiveBundle:
             loaded = self.get()
             if self._log is None:
                 raise NotReadyError("the write log is not open")
-            existed = [loaded.snapshot.get(w.article_id) is not None for w in writes]
+            existed = [bool(loaded.snapshot.rowids_for([w.article_id])) for w in writes]
             logged = self._log.append(writes)
             try:
                 snapshot = loaded.snapshot.apply(logged)

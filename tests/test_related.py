@@ -212,7 +212,7 @@ def test_policy_rules_bound_the_search(finder: RelatedFinder, sample_rows: list[
 
 def test_lists_looked_up_are_the_lists_searched(bundle: Bundle, sample_rows: list[dict[str, Any]]) -> None:
     """Precomputed neighbours give the very lists a search gives, filters or not."""
-    assert bundle.neighbours is not None and bundle.neighbour_depth == 66
+    assert bundle.neighbours is not None and bundle.neighbours.shape[1] == 66
     searched_bundle = bundles_mod.Bundle(
         bundle.path, bundle.manifest, bundle.index, bundle.store, bundle.signals, bundle.reprints, None
     )
