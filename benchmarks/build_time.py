@@ -1,16 +1,20 @@
-"""Build time and peak memory of a full build from an empty embedding cache, per backend.
+"""Build time and peak memory of a full build from an empty embedding cache, per backend and engine.
 
     python -m benchmarks.build_time --input ARCHIVE [--field-map ...] [--backends torch,onnx-int8]
-        [--skip-invalid] [--json out.json]
+        [--engines local,ray] [--skip-invalid] [--json out.json]
 
-Each backend builds the archive into its own scratch bundles directory with a fresh embedding cache
-(so every text is embedded), as `related-articles build` in a child process. Prints the wall time,
-articles per second and the child's peak resident memory, and the time per signal from the log.
+Each backend and engine builds the archive into its own scratch bundles directory with a fresh
+embedding cache (so every text is embedded), as `related-articles build` in a child process. Prints
+the wall time, articles per second, the peak resident memory of the build's whole process tree (with
+a local Ray instance: the driver, Ray's daemons and every actor) and the time per signal from the log.
+With several engines, it also says whether each wrote the same bundle files as the first.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
 import re
@@ -18,6 +22,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +35,35 @@ def signal_seconds(log: str) -> dict[str, float]:
     return {name: float(seconds) for name, _, seconds in _SIGNAL_DONE.findall(log)}
 
 
-def build_once(args: argparse.Namespace, backend: str, scratch: Path) -> dict[str, Any]:
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
+    return total / 2**20
+
+
+def bundle_files(bundles: Path) -> dict[str, str]:
+    """SHA-256 of each file of the published bundle, but its manifest (which names the build)."""
+    current = (bundles / "current").resolve()
+    return {
+        f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(current.iterdir())
+        if f.name != "manifest.json"
+    }
+
+
+def build_once(args: argparse.Namespace, backend: str, engine: str, scratch: Path) -> dict[str, Any]:
     """One build in a child process; its figures."""
-    bundles = scratch / backend / "bundles"
+    bundles = scratch / f"{backend}-{engine}" / "bundles"
     cmd = [
         sys.executable,
         "-m",
@@ -43,19 +74,36 @@ def build_once(args: argparse.Namespace, backend: str, scratch: Path) -> dict[st
         "--bundles",
         str(bundles),
     ]
-    cmd += ["--backend", backend, "--no-progress"]
+    cmd += ["--backend", backend, "--engine", engine, "--no-progress"]
     if args.field_map:
         cmd += ["--field-map", args.field_map]
     if args.skip_invalid:
         cmd.append("--skip-invalid")
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), check=False)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=os.environ.copy())
+        peak_tree = 0.0
+        finished = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak_tree
+            while not finished.wait(0.5):
+                peak_tree = max(peak_tree, tree_rss_mb(child.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        returncode = child.wait()
+        finished.set()
+        sampler.join()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode != 0:
-        raise SystemExit(f"build with {backend} failed:\n{done.stderr[-3000:]}")
-    summary = next(line for line in done.stdout.splitlines()[::-1] if line.startswith("read "))
+    if returncode != 0:
+        raise SystemExit(f"build with {backend} on {engine} failed:\n{stderr[-3000:]}")
+    summary = next(line for line in stdout.splitlines()[::-1] if line.startswith("read "))
     indexed = int(re.search(r"indexed (\d+)", summary).group(1))  # type: ignore[union-attr]
     return {
         "seconds": round(seconds, 1),
@@ -63,8 +111,10 @@ def build_once(args: argparse.Namespace, backend: str, scratch: Path) -> dict[st
         "articles_per_s": round(indexed / seconds, 1),
         # ru_maxrss of children is the largest child so far: exact for the first build, a floor after.
         "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
-        "signal_seconds": signal_seconds(done.stderr),
+        "peak_tree_rss_mb": round(peak_tree, 1),  # sampled every 0.5 s
+        "signal_seconds": signal_seconds(stderr),
         "summary": summary,
+        "files": bundle_files(bundles),
     }
 
 
@@ -77,13 +127,22 @@ def main() -> None:
     parser.add_argument("--field-map")
     parser.add_argument("--skip-invalid", action="store_true")
     parser.add_argument("--backends", default="onnx-int8")
+    parser.add_argument("--engines", default="local", help="local, ray, or both: local,ray")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results: dict[str, Any] = {"input": args.input.name}
     with tempfile.TemporaryDirectory(prefix="build-time-") as scratch:
         for backend in args.backends.split(","):
-            results[backend] = build_once(args, backend, Path(scratch))
-            print(f"{backend:10s} {json.dumps(results[backend], ensure_ascii=False)}")
+            first: dict[str, Any] | None = None
+            for engine in args.engines.split(","):
+                figures = build_once(args, backend, engine, Path(scratch))
+                files = figures.pop("files")
+                if first is None:
+                    first = {"engine": engine, "files": files}
+                else:
+                    figures[f"same_bundle_as_{first['engine']}"] = files == first["files"]
+                results[f"{backend}/{engine}"] = figures
+                print(f"{backend:10s} {engine:6s} {json.dumps(figures, ensure_ascii=False)}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -9,11 +10,11 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -87,6 +88,28 @@ def _write_rejects(path: Path, result: ReadResult) -> None:
             handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
+# Embeds chunks of texts: yields (chunk number, the chunk's vectors) once for every chunk, in any order.
+ChunkEmbedder = Callable[[Iterable[Sequence[str]]], Iterator[tuple[int, np.ndarray]]]
+
+
+class Engine(Protocol):
+    """Who embeds a build's texts: this process, or the workers of a distributed engine."""
+
+    def embedder(self, signal: str, encoder: Encoder) -> ChunkEmbedder:
+        """A function embedding chunks of texts exactly as `encoder` (the signal's) does."""
+        ...
+
+
+def local_embedder(encoder: Encoder, batch_size: int) -> ChunkEmbedder:
+    """Embed the chunks here, one after another."""
+
+    def embed(chunks: Iterable[Sequence[str]]) -> Iterator[tuple[int, np.ndarray]]:
+        for number, texts in enumerate(chunks):
+            yield number, encoder.encode(list(texts), batch_size=batch_size)
+
+    return embed
+
+
 def embed_articles(
     articles: list[Article],
     encoder: Encoder,
@@ -94,13 +117,20 @@ def embed_articles(
     batch_size: int,
     progress: bool,
     label: str = "embedding",
+    embed: ChunkEmbedder | None = None,
 ) -> tuple[np.ndarray, int, int]:
-    """Vectors for `articles` in order, embedding uncached texts only: (vectors, embedded, cache hits)."""
+    """Vectors for `articles` in order, embedding uncached texts only: (vectors, embedded, cache hits).
+
+    The texts go in chunks of EMBED_CHUNK to `embed` (default: this process), and every chunk's vectors
+    are cached as they come back. Every engine gets the very same chunks, so they get the same vectors.
+    """
     hashes = [a.content_hash() for a in articles]
     cached = cache.get_many(hashes)
     hits = sum(h in cached for h in hashes)
     todo = [i for i, h in enumerate(hashes) if h not in cached]
     todo = list({hashes[i]: i for i in todo}.values())  # identical texts are embedded once
+    chunks = [todo[start : start + EMBED_CHUNK] for start in range(0, len(todo), EMBED_CHUNK)]
+    texts = ([article_text(articles[i].title, articles[i].body) for i in chunk] for chunk in chunks)
     bar = tqdm(
         total=len(todo),
         unit="article",
@@ -111,17 +141,21 @@ def embed_articles(
         smoothing=0.1,
     )
     try:
-        for start in range(0, len(todo), EMBED_CHUNK):
-            chunk = todo[start : start + EMBED_CHUNK]
-            vectors = encoder.encode(
-                [article_text(articles[i].title, articles[i].body) for i in chunk], batch_size=batch_size
-            )
-            chunk_hashes = [hashes[i] for i in chunk]
+        for number, vectors in (embed or local_embedder(encoder, batch_size))(texts):
+            chunk_hashes = [hashes[i] for i in chunks[number]]
+            if vectors.shape != (len(chunk_hashes), encoder.spec.dimension):
+                raise BuildError(
+                    f"{label}: chunk {number} came back with vectors of shape {vectors.shape}, "
+                    f"not {(len(chunk_hashes), encoder.spec.dimension)}"
+                )
             cache.put_many(chunk_hashes, vectors)
             cached.update(zip(chunk_hashes, vectors, strict=True))
-            bar.update(len(chunk))
+            bar.update(len(chunk_hashes))
     finally:
         bar.close()
+    lost = sum(hashes[i] not in cached for i in todo)
+    if lost:
+        raise BuildError(f"{label}: {lost} of {len(todo)} texts came back without a vector")
     dim = encoder.spec.dimension
     out = np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, dim), dtype=np.float32)
     return out.astype(np.float32, copy=False), len(todo), hits
@@ -146,6 +180,7 @@ def _embed_signals(
     settings: Settings,
     progress: bool,
     logged: list[Write] | None = None,
+    engine: Engine | None = None,
 ) -> tuple[dict[str, np.ndarray], int, int]:
     """Every signal's vectors; counts (texts embedded, cache hits) are the main signal's."""
     out: dict[str, np.ndarray] = {}
@@ -156,7 +191,13 @@ def _embed_signals(
         try:
             _seed(cache, name, encoder.spec.as_dict(), logged or [])
             vectors, embedded, reused = embed_articles(
-                articles, encoder, cache, settings.batch_size, progress, label=f"embedding ({name})"
+                articles,
+                encoder,
+                cache,
+                settings.batch_size,
+                progress,
+                label=f"embedding ({name})",
+                embed=engine.embedder(name, encoder) if engine else None,
             )
         finally:
             cache.close()
@@ -236,6 +277,18 @@ def write_bundle(
     return final, count
 
 
+@contextlib.contextmanager
+def _engine(settings: Settings, version: str, progress: bool) -> Iterator[Engine | None]:
+    """The configured engine, started for this build and stopped after it (None: this process)."""
+    if settings.engine == "local":
+        yield None
+        return
+    from embeddings.ray_engine import RayEngine
+
+    with RayEngine(settings, version, progress) as engine:
+        yield engine
+
+
 def build_bundle(
     settings: Settings,
     input_path: Path,
@@ -284,7 +337,10 @@ def build_bundle(
             raise BuildError(f"{input_path}: no valid articles to index")
 
         encoders = encoders_factory()
-        signals, embedded, reused = _embed_signals(articles, encoders, settings, progress, folded.puts)
+        with _engine(settings, version, progress) as engine:
+            signals, embedded, reused = _embed_signals(
+                articles, encoders, settings, progress, folded.puts, engine
+            )
 
         texts = [article_text(a.title, a.body) for a in articles]
         final, count = write_bundle(
@@ -310,6 +366,7 @@ def build_bundle(
                     "puts": len(folded.puts),
                     "deletes": folded.deletes,
                 },
+                "engine": settings.engine,
                 "build_seconds": round(time.monotonic() - started, 3),
             },
         )

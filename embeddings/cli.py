@@ -70,6 +70,10 @@ def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build.add_argument("--batch-size", type=int, help="texts per encoding batch")
     build.add_argument("--max-seq-length", type=int, help="tokens per article (longer ones are cut)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--engine", choices=["local", "ray"], help="who embeds: this process or Ray Data (RELATED_ENGINE)"
+    )
+    build.add_argument("--ray-address", help="Ray engine: the cluster to join; unset: a local instance")
     build.set_defaults(handler=run_build)
 
 
@@ -281,7 +285,9 @@ def settings_from(args: argparse.Namespace, *names: str) -> Settings:
 
 def run_build(args: argparse.Namespace) -> int:
     """`related-articles build`."""
-    settings = settings_from(args, "skip_invalid", "rejects", "batch_size", "max_seq_length")
+    settings = settings_from(
+        args, "skip_invalid", "rejects", "batch_size", "max_seq_length", "engine", "ray_address"
+    )
     configure_logging(settings.log_level)
     source = args.input or sample_corpus()
     if args.input is None:

@@ -123,8 +123,11 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_encoder(settings: Settings) -> Encoder:
-    """Load the configured model with the configured backend (torch, or int8 ONNX Runtime)."""
+def load_encoder(settings: Settings, threads: int | None = None) -> Encoder:
+    """Load the configured model with the configured backend (torch, or int8 ONNX Runtime).
+
+    `threads`: ONNX Runtime's threads (unset: one per core); torch keeps its process-wide setting.
+    """
     if settings.backend == "torch":
         return load_sentence_transformer(settings)
     from embeddings.onnx_model import export_dir, load_onnx_encoder
@@ -150,7 +153,7 @@ def load_encoder(settings: Settings) -> Encoder:
     spec = ModelSpec(
         name, dimension, settings.max_seq_length, _prefix_for(settings.model, settings.text_prefix)
     )
-    encoder = load_onnx_encoder(folder, target, spec)
+    encoder = load_onnx_encoder(folder, target, spec, threads)
     log.info(
         "loaded model %s (dimension %d, %d tokens)", encoder.spec.name, dimension, settings.max_seq_length
     )

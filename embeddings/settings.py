@@ -54,6 +54,23 @@ class Settings(BaseSettings):
         "50,000 articles, HNSW beyond).",
     )
     keep_bundles: int = Field(3, ge=1, description="Published bundle versions kept on disk.")
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Build: who embeds: 'local' (this process) or 'ray' (Ray Data actors, on a local Ray "
+        "instance or the cluster at RELATED_RAY_ADDRESS).",
+    )
+    ray_address: str | None = Field(
+        None, description="Ray engine: the cluster to join ('auto', 'ray://host:10001'); unset: a local one."
+    )
+    ray_actors: int | None = Field(
+        None, ge=1, description="Ray engine: embedding actors (one model each); unset: as many as CPUs allow."
+    )
+    ray_cpus_per_actor: int = Field(1, ge=1, le=256, description="Ray engine: CPUs (and threads) per actor.")
+    ray_work_dir: str | None = Field(
+        None,
+        description="Ray engine: where the Parquet shards go, a path or URI every node can reach "
+        "(s3://..., a shared mount); unset: <bundles>/ray-work, enough for a local instance.",
+    )
     skip_invalid: bool = Field(
         False, description="Build: skip bad rows (written to the rejects file) instead of failing."
     )
@@ -165,6 +182,10 @@ class Settings(BaseSettings):
     def resolved_write_log(self) -> Path:
         """The write log path, defaulting to a file beside the bundles."""
         return self.write_log or self.bundles / "writes.sqlite"
+
+    def resolved_ray_work_dir(self) -> str:
+        """Where the Ray engine's shards go, defaulting to a directory beside the bundles."""
+        return self.ray_work_dir or str((self.bundles / "ray-work").resolve())
 
     def resolved_embedding_cache(self) -> Path:
         """The embedding cache path, defaulting to a file beside the bundles."""

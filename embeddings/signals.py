@@ -113,3 +113,10 @@ def _head_encoder(main: Encoder) -> Encoder:
 def load_signal_encoders(settings: Settings, names: Sequence[str], threads: int = 1) -> SignalEncoders:
     """Load the configured main model and the encoders of the other signals in `names`."""
     return signal_encoders(load_encoder(settings), names, threads)
+
+
+def load_signal_encoder(settings: Settings, name: str, threads: int | None = None) -> Encoder:
+    """Load the encoder of one signal alone (what a worker that embeds one signal needs)."""
+    if name == USE:
+        return UseEncoder(threads or 1)
+    return signal_encoders(load_encoder(settings, threads), [name]).encoders[name]

@@ -1,0 +1,125 @@
+"""The Ray engine: the same build on a local Ray instance gives the same bundle as one process."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from embeddings import build as build_mod
+from embeddings import bundle as bundles_mod
+from embeddings.build import ChunkEmbedder, build_bundle, local_embedder
+from embeddings.cli import main as cli_main
+from embeddings.cli import sample_corpus
+from embeddings.errors import BuildError
+from embeddings.model import Encoder
+from embeddings.settings import Settings
+from embeddings.signals import SIGNALS, load_signal_encoders
+from tests.fakes import HashingEncoder, fake_signals
+
+pytest.importorskip("ray.data")
+
+# Fields that name a build rather than describe its content.
+PER_BUILD = {"version", "created_at", "build_seconds", "engine"}
+
+
+def _files(bundles: Path) -> dict[str, str]:
+    current = bundles_mod.current_target(bundles)
+    assert current is not None
+    return {
+        f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(current.iterdir())
+        if f.name != bundles_mod.MANIFEST_FILE
+    }
+
+
+def _manifest(bundles: Path) -> dict[str, Any]:
+    current = bundles_mod.current_target(bundles)
+    assert current is not None
+    return bundles_mod.read_manifest(current)
+
+
+@pytest.mark.slow
+def test_a_ray_build_writes_the_same_bundle_as_a_local_one(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks, so that the 147 sample articles make ten chunks in three shards for two actors.
+    monkeypatch.setattr(build_mod, "EMBED_CHUNK", 16)
+    local = make_settings(bundles=tmp_path / "local")
+    build_bundle(local, sample_corpus(), lambda: load_signal_encoders(local, SIGNALS), progress=False)
+
+    ray_bundles = tmp_path / "ray"
+    code = cli_main(
+        [
+            "build",
+            "--engine",
+            "ray",
+            "--bundles",
+            str(ray_bundles),
+            "--cache-dir",
+            str(local.cache_dir),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+
+    assert _files(ray_bundles) == _files(local.bundles)  # index, neighbours, every signal, store
+    ray_manifest, local_manifest = _manifest(ray_bundles), _manifest(local.bundles)
+    assert ray_manifest["engine"] == "ray" and local_manifest["engine"] == "local"
+    assert {k: v for k, v in ray_manifest.items() if k not in PER_BUILD} == {
+        k: v for k, v in local_manifest.items() if k not in PER_BUILD
+    }
+    assert ray_manifest["counts"]["embedded"] == 147
+    assert not (ray_bundles / "ray-work").exists() or not any((ray_bundles / "ray-work").iterdir())
+
+
+class _Engine:
+    """An engine that embeds locally but loses or mangles what `damage` says (for the driver's checks)."""
+
+    def __init__(
+        self, damage: Callable[[Iterator[tuple[int, np.ndarray]]], Iterator[tuple[int, np.ndarray]]]
+    ):
+        self._damage = damage
+
+    def embedder(self, signal: str, encoder: Encoder) -> ChunkEmbedder:
+        def embed(chunks: Iterable[Sequence[str]]) -> Iterator[tuple[int, np.ndarray]]:
+            return self._damage(local_embedder(encoder, 8)(chunks))
+
+        return embed
+
+
+def _drop_last(results: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+    items = list(results)
+    yield from items[:-1]
+
+
+def _cut_rows(results: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+    for number, vectors in results:
+        yield number, vectors[:-1]
+
+
+@pytest.mark.parametrize(("damage", "message"), [(_drop_last, "without a vector"), (_cut_rows, "shape")])
+def test_a_build_fails_when_its_engine_loses_vectors(
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    damage: Callable[[Iterator[tuple[int, np.ndarray]]], Iterator[tuple[int, np.ndarray]]],
+    message: str,
+) -> None:
+    monkeypatch.setattr(build_mod, "EMBED_CHUNK", 16)
+    engine = _Engine(damage)
+
+    @contextlib.contextmanager
+    def with_engine(settings: Settings, version: str, progress: bool) -> Iterator[_Engine]:
+        yield engine
+
+    monkeypatch.setattr(build_mod, "_engine", with_engine)
+    settings = make_settings()
+    encoders = fake_signals(HashingEncoder())
+    with pytest.raises(BuildError, match=message):
+        build_bundle(settings, sample_corpus(), lambda: encoders, progress=False)
+    assert not settings.bundles.joinpath("current").exists()
