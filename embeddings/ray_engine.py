@@ -12,11 +12,16 @@ can reach: `RELATED_RAY_WORK_DIR`, a shared mount or an object-store URI.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -29,6 +34,7 @@ from embeddings.signals import load_signal_encoder
 log = logging.getLogger(__name__)
 
 SHARD_CHUNKS = 4  # chunks per input shard: a shard is one read task, so several keep the actors busy
+ACTOR_WAIT_SECONDS = 600  # a pool that cannot start one actor in this time fails the build
 
 
 def _import_ray() -> ModuleType:
@@ -40,6 +46,15 @@ def _import_ray() -> ModuleType:
             f"the Ray engine needs Ray Data: pip install 'related-articles[ray]' ({exc})"
         ) from exc
     return ray
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """`base` (a path or a URI, a query string kept last) with `parts` appended to its path."""
+    split = urlsplit(base)
+    if not split.scheme:
+        return str(Path(base, *parts))
+    path = "/".join([split.path.rstrip("/"), *parts])
+    return urlunsplit(split._replace(path=path))
 
 
 class EmbedChunks:
@@ -65,53 +80,88 @@ class EmbedChunks:
         import pyarrow as pa
 
         texts: list[list[str]] = batch.column("texts").to_pylist()
-        vectors = [
-            self._encoder.encode(chunk, batch_size=self._batch_size).astype("<f4").tobytes()
-            for chunk in texts
-        ]
+        vectors = [self._encoder.encode(chunk, batch_size=self._batch_size) for chunk in texts]
         return pa.table(
             {
                 "chunk": batch.column("chunk"),
-                "count": pa.array([len(chunk) for chunk in texts], pa.int64()),
-                "vectors": pa.array(vectors, pa.large_binary()),
+                "rows": pa.array([len(v) for v in vectors], pa.int64()),
+                "vectors": pa.array([v.astype("<f4").tobytes() for v in vectors], pa.large_binary()),
+                "worker": pa.array([os.getpid()] * len(texts), pa.int64()),
             }
         )
 
 
 class RayEngine:
-    """Joins (or starts) Ray for one build, and embeds each signal with a Ray Data pipeline."""
+    """Joins (or starts) Ray for one build, and embeds each signal with a Ray Data pipeline.
+
+    Ray starts at the first signal with texts to embed: a build served from the cache needs none.
+    """
 
     def __init__(self, settings: Settings, version: str, progress: bool) -> None:
         self._settings = settings
         self._progress = progress
-        self._uri = f"{settings.resolved_ray_work_dir().rstrip('/')}/{version}"
+        self._version = version
+        self._root = settings.resolved_ray_work_dir()
+        self._uri = join_uri(self._root, version)
         self._ray = _import_ray()
+        self._connected = False
         self._started = False
+        # What the workers get: the service's API keys stay here, paths are made absolute.
+        self._worker_settings = settings.model_copy(
+            update={"api_keys": [], "cache_dir": settings.cache_dir.expanduser().resolve()}
+        )
 
     def __enter__(self) -> RayEngine:
-        ray = self._ray
-        if not ray.is_initialized():
-            address = self._settings.ray_address
-            ray.init(address=address, include_dashboard=False, configure_logging=False)
-            self._started = True
-            log.info(
-                "ray: %s, %s",
-                "joined " + address if address else "started a local instance",
-                ray.cluster_resources(),
-            )
-        ray.data.DataContext.get_current().enable_progress_bars = self._progress
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            fs, path = _filesystem(self._uri)
-            fs.delete_dir(path)
-        except (OSError, FileNotFoundError):
-            pass
-        if self._started:
-            self._ray.shutdown()
+            if self._connected:
+                fs, path = _filesystem(self._uri)
+                if fs.get_file_info(path).type != _file_type().NotFound:
+                    fs.delete_dir(path)
+        except (OSError, ValueError) as error:
+            log.warning("ray: could not delete the work directory %s: %s", self._uri, error)
+        finally:
+            if self._started:
+                self._ray.shutdown()
+
+    def _connect(self) -> None:
+        """Join the configured cluster, or start a local instance for this build alone."""
+        if self._connected:
+            return
+        ray = self._ray
+        address = self._settings.ray_address
+        if ray.is_initialized():
+            log.info("ray: using the instance this process had already joined")
+        else:
+            # "local": a fresh instance, never a cluster found through RAY_ADDRESS or a previous start.
+            ray.init(address=address or "local", include_dashboard=False, configure_logging=False)
+            self._started = True
+            log.info(
+                "ray: %s, %s",
+                f"joined {address}" if address else "started a local instance",
+                ray.cluster_resources(),
+            )
+        self._connected = True
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        if len(nodes) > 1 and not self._settings.ray_work_dir:
+            raise BuildError(
+                f"the Ray cluster has {len(nodes)} nodes: set RELATED_RAY_WORK_DIR to storage they all "
+                "reach (a shared mount or an s3://, gs:// ... URI)"
+            )
+        largest = max((n.get("Resources", {}).get("CPU", 0) for n in nodes), default=0)
+        if self._settings.ray_cpus_per_actor > largest:
+            raise BuildError(
+                f"RELATED_RAY_CPUS_PER_ACTOR={self._settings.ray_cpus_per_actor}, but no node of the Ray "
+                f"cluster has more than {largest:g} CPUs"
+            )
+        _clear_stale(self._root, self._version)
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = self._progress
+        context.wait_for_min_actors_s = ACTOR_WAIT_SECONDS
 
     def _actors(self) -> int:
         if self._settings.ray_actors:
@@ -123,40 +173,51 @@ class RayEngine:
         """Embed chunks of texts with `signal`'s model on the Ray actors."""
 
         def embed(chunks: Iterable[Sequence[str]]) -> Iterator[tuple[int, np.ndarray]]:
-            started = time.monotonic()
-            shards = f"{self._uri}/{signal}/in"
-            written = f"{self._uri}/{signal}/out"
-            if not _write_shards(shards, chunks):
+            chunks = iter(chunks)
+            first = next(chunks, None)
+            if first is None:
                 return
+            self._connect()
+            started = time.monotonic()
+            shards = join_uri(self._uri, signal, "in")
+            written = join_uri(self._uri, signal, "out")
+            count, files = _write_shards(shards, itertools.chain([first], chunks))
             cpus = self._settings.ray_cpus_per_actor
-            actors = self._actors()
-            # Reading and writing shards is I/O: those tasks take no CPU from the actors' budget, or a
-            # pool holding every CPU would leave none to feed it.
-            dataset = self._ray.data.read_parquet(shards, num_cpus=0).map_batches(
-                EmbedChunks,
-                batch_size=1,
-                batch_format="pyarrow",
-                # A pool that grows from one actor: a fixed pool holding every CPU at the start would
-                # leave none for the task listing the shards, and never start.
-                compute=self._ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-                num_cpus=cpus,
-                fn_constructor_kwargs={
-                    "settings": self._settings,
-                    "signal": signal,
-                    "spec": encoder.spec.as_dict(),
-                    "threads": cpus,
-                    "batch_size": self._settings.batch_size,
-                },
-            )
-            dataset.write_parquet(written, ray_remote_args={"num_cpus": 0})
+            try:
+                # Reading and writing shards is I/O: those tasks take no CPU from the actors' budget,
+                # or a pool holding every CPU would leave none to feed it.
+                dataset = self._ray.data.read_parquet(shards, num_cpus=0).map_batches(
+                    EmbedChunks,
+                    batch_size=1,
+                    batch_format="pyarrow",
+                    # A pool that grows from one actor: a fixed pool holding every CPU at the start
+                    # would leave none for the task listing the shards, and never start.
+                    compute=self._ray.data.ActorPoolStrategy(min_size=1, max_size=self._actors()),
+                    num_cpus=cpus,
+                    fn_constructor_kwargs={
+                        "settings": self._worker_settings,
+                        "signal": signal,
+                        "spec": encoder.spec.as_dict(),
+                        "threads": cpus,
+                        "batch_size": self._settings.batch_size,
+                    },
+                )
+                dataset.write_parquet(written, ray_remote_args={"num_cpus": 0})
+            except Exception as exc:  # Ray wraps the workers' errors in kinds of its own
+                raise BuildError(f"the Ray engine failed on signal {signal!r}: {exc}") from exc
+            workers: set[int] = set()
+            for number, vectors, worker in _read_vectors(written, encoder.spec.dimension):
+                workers.add(worker)
+                yield number, vectors
             log.info(
-                "ray: signal %s embedded by %d actors of %d CPUs in %.1fs",
+                "ray: signal %s: %d chunks in %d shards, embedded by %d actors of %d CPUs in %.1fs",
                 signal,
-                actors,
+                count,
+                files,
+                len(workers),
                 cpus,
                 time.monotonic() - started,
             )
-            yield from _read_vectors(written, encoder.spec.dimension)
 
         return embed
 
@@ -167,8 +228,25 @@ def _filesystem(uri: str) -> tuple[Any, str]:
     return fs.FileSystem.from_uri(uri)  # type: ignore[no-any-return]
 
 
-def _write_shards(uri: str, chunks: Iterable[Sequence[str]]) -> int:
-    """Write the chunks as Parquet shards of SHARD_CHUNKS rows (chunk number, texts); return the count."""
+def _file_type() -> Any:
+    from pyarrow import fs
+
+    return fs.FileType
+
+
+def _clear_stale(root: str, version: str) -> None:
+    """Remove the work directories of builds that died (the caller holds the build lock)."""
+    if urlsplit(root).scheme:
+        return  # on shared storage, an operator's lifecycle rule is the safer broom
+    base = Path(root)
+    if base.is_dir():
+        for stale in base.iterdir():
+            if stale.name != version:
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_shards(uri: str, chunks: Iterable[Sequence[str]]) -> tuple[int, int]:
+    """Write chunks as Parquet shards of SHARD_CHUNKS rows (chunk number, texts): (chunks, shards)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -176,15 +254,17 @@ def _write_shards(uri: str, chunks: Iterable[Sequence[str]]) -> int:
     fs.create_dir(path, recursive=True)
     numbers: list[int] = []
     texts: list[list[str]] = []
-    count = 0
+    count = files = 0
 
     def flush() -> None:
+        nonlocal files
         table = pa.table(
             {"chunk": pa.array(numbers, pa.int64()), "texts": pa.array(texts, pa.list_(pa.large_string()))}
         )
         pq.write_table(table, f"{path}/shard-{numbers[0]:08d}.parquet", filesystem=fs)
         numbers.clear()
         texts.clear()
+        files += 1
 
     for number, chunk in enumerate(chunks):
         numbers.append(number)
@@ -194,11 +274,11 @@ def _write_shards(uri: str, chunks: Iterable[Sequence[str]]) -> int:
             flush()
     if numbers:
         flush()
-    return count
+    return count, files
 
 
-def _read_vectors(uri: str, dimension: int) -> Iterator[tuple[int, np.ndarray]]:
-    """The (chunk number, vectors) rows of the actors' output shards."""
+def _read_vectors(uri: str, dimension: int) -> Iterator[tuple[int, np.ndarray, int]]:
+    """The (chunk number, vectors, worker pid) rows of the actors' output shards."""
     import pyarrow.parquet as pq
     from pyarrow import fs as pafs
 
@@ -211,11 +291,17 @@ def _read_vectors(uri: str, dimension: int) -> Iterator[tuple[int, np.ndarray]]:
     for file in files:
         with fs.open_input_file(file) as handle:
             for batch in pq.ParquetFile(handle).iter_batches():
-                for number, count, blob in zip(
+                for number, rows, blob, worker in zip(
                     batch.column("chunk").to_pylist(),
-                    batch.column("count").to_pylist(),
+                    batch.column("rows").to_pylist(),
                     batch.column("vectors").to_pylist(),
+                    batch.column("worker").to_pylist(),
                     strict=True,
                 ):
-                    vectors = np.frombuffer(blob, dtype="<f4").reshape(count, dimension)
-                    yield number, vectors.astype(np.float32)
+                    if len(blob) != rows * dimension * 4:
+                        raise BuildError(
+                            f"chunk {number} came back with {len(blob)} bytes, not {rows} vectors of "
+                            f"{dimension} float32"
+                        )
+                    vectors = np.frombuffer(blob, dtype="<f4").reshape(rows, dimension)
+                    yield number, vectors.astype(np.float32), worker

@@ -185,7 +185,9 @@ class Settings(BaseSettings):
 
     def resolved_ray_work_dir(self) -> str:
         """Where the Ray engine's shards go, defaulting to a directory beside the bundles."""
-        return self.ray_work_dir or str((self.bundles / "ray-work").resolve())
+        if self.ray_work_dir and "://" in self.ray_work_dir:
+            return self.ray_work_dir
+        return str(Path(self.ray_work_dir or self.bundles / "ray-work").expanduser().resolve())
 
     def resolved_embedding_cache(self) -> Path:
         """The embedding cache path, defaulting to a file beside the bundles."""

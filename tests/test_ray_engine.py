@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from embeddings.cli import main as cli_main
 from embeddings.cli import sample_corpus
 from embeddings.errors import BuildError
 from embeddings.model import Encoder
+from embeddings.ray_engine import RayEngine, join_uri
 from embeddings.settings import Settings
 from embeddings.signals import SIGNALS, load_signal_encoders
 from tests.fakes import HashingEncoder, fake_signals
@@ -46,7 +48,10 @@ def _manifest(bundles: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_a_ray_build_writes_the_same_bundle_as_a_local_one(
-    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     # Small chunks, so that the 147 sample articles make ten chunks in three shards for two actors.
     monkeypatch.setattr(build_mod, "EMBED_CHUNK", 16)
@@ -67,6 +72,9 @@ def test_a_ray_build_writes_the_same_bundle_as_a_local_one(
         ]
     )
     assert code == 0
+    log = capfd.readouterr().err
+    for signal in SIGNALS:  # every signal went through Ray, in ten chunks and three shards
+        assert re.search(rf"ray: signal {signal}: 10 chunks in 3 shards, embedded by [12] actors", log), log
 
     assert _files(ray_bundles) == _files(local.bundles)  # index, neighbours, every signal, store
     ray_manifest, local_manifest = _manifest(ray_bundles), _manifest(local.bundles)
@@ -75,7 +83,36 @@ def test_a_ray_build_writes_the_same_bundle_as_a_local_one(
         k: v for k, v in local_manifest.items() if k not in PER_BUILD
     }
     assert ray_manifest["counts"]["embedded"] == 147
-    assert not (ray_bundles / "ray-work").exists() or not any((ray_bundles / "ray-work").iterdir())
+    assert not any((ray_bundles / "ray-work").iterdir())  # the shards are gone
+
+
+@pytest.mark.slow
+def test_a_worker_with_another_model_fails_the_build_cleanly(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """An actor whose model differs from the driver's stops the build with a BuildError; the work
+    directory is removed, and a Ray instance the process had joined before is left running."""
+    import ray
+
+    settings = make_settings(ray_work_dir=str(tmp_path / "work"))
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
+    try:
+        with RayEngine(settings, "v1", progress=False) as engine:
+            embed = engine.embedder("main", HashingEncoder())  # the workers load the real model
+            with pytest.raises(BuildError, match="Ray engine failed on signal 'main'"):
+                list(embed([["a text", "another"]]))
+        assert ray.is_initialized()
+        assert not (tmp_path / "work" / "v1").exists()
+    finally:
+        ray.shutdown()
+
+
+def test_work_directories_join_paths_and_uris(tmp_path: Path) -> None:
+    assert join_uri("s3://bucket/work?region=x", "v1", "in") == "s3://bucket/work/v1/in?region=x"
+    assert join_uri(str(tmp_path), "v1") == str(tmp_path / "v1")
+    assert Settings(ray_work_dir="relative/work").resolved_ray_work_dir() == str(
+        Path("relative/work").resolve()
+    )
 
 
 class _Engine:
