@@ -1,11 +1,13 @@
-"""Latency of the related endpoint on a published bundle: in-process and over HTTP from a second process.
+"""Latency of the related endpoint on a published bundle: in-process and over HTTP from other processes.
 
-    python -m benchmarks.related_latency --bundles var/bundles [--requests 2000] [--json out.json]
+    python -m benchmarks.related_latency --bundles var/bundles [--requests 2000] [--clients 4]
+        [--json out.json]
 
 Two rankers are timed: the baseline (plain cosine, no list policy) and the service as configured
 (the scorer and the default policies). In-process, their requests alternate, so that a noisy machine
-weighs on both alike; over HTTP each runs in its own server, one after the other. Prints median,
-99th percentile and mean in milliseconds, requests per second, and what the scorer adds.
+weighs on both alike. Over HTTP each runs in its own server, one after the other: first one client
+on one keep-alive connection (latency), then `--clients` client processes at once (throughput).
+Prints median, 99th percentile and mean in milliseconds, requests per second, and what the scorer adds.
 """
 
 from __future__ import annotations
@@ -92,22 +94,56 @@ def in_process(bundle: bundles_mod.Bundle, ids: list[str], k: int, settings: Set
     return out
 
 
-def over_http(bundles: Path, ids: list[str], k: int, env: dict[str, str]) -> dict[str, float]:
-    """Start `related-articles serve` in a child process and time sequential keep-alive requests."""
-    import httpx
+def _get_all(base: str, paths: list[str]) -> tuple[list[float], int]:
+    """GET each path in turn on one keep-alive connection: (milliseconds each, errors)."""
+    import http.client
+    from urllib.parse import urlsplit
 
-    with serving(bundles, env) as base, httpx.Client(base_url=base, timeout=10.0) as client:
-        for ident in ids[:50]:
-            client.get(f"/v1/articles/{ident}/related", params={"k": k})
-        samples, errors = [], 0
-        started = time.perf_counter()
-        for ident in ids:
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=30)
+    samples, errors = [], 0
+    try:
+        for path in paths:
             t0 = time.perf_counter()
-            response = client.get(f"/v1/articles/{ident}/related", params={"k": k})
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
             samples.append((time.perf_counter() - t0) * 1000)
-            errors += response.status_code != 200
-        result = summarize(samples, time.perf_counter() - started)
+            errors += response.status != 200
+    finally:
+        connection.close()
+    return samples, errors
+
+
+def over_http(bundles: Path, ids: list[str], k: int, env: dict[str, str], clients: int) -> dict[str, Any]:
+    """Serve in a child process; time sequential keep-alive requests, then `clients` concurrent clients.
+
+    The clients are processes of their own on http.client (lighter than httpx, so the figures are the
+    server's more than the client's); on a 2-core machine they share the cores with the server.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from urllib.parse import quote
+
+    paths = [f"/v1/articles/{quote(ident, safe='')}/related?k={k}" for ident in ids]
+    with serving(bundles, env) as base:
+        _get_all(base, paths[:50])
+        started = time.perf_counter()
+        samples, errors = _get_all(base, paths)
+        result: dict[str, Any] = summarize(samples, time.perf_counter() - started)
         result["errors"] = float(errors)
+        if clients > 1:
+            shares = [paths[i::clients] for i in range(clients)]
+            with ProcessPoolExecutor(clients) as pool:
+                list(pool.map(_get_all, [base] * clients, [share[:20] for share in shares]))  # warm
+                started = time.perf_counter()
+                runs = list(pool.map(_get_all, [base] * clients, shares))
+                seconds = time.perf_counter() - started
+            together = [ms for run, _ in runs for ms in run]
+            result["concurrent"] = {
+                "clients": clients,
+                **summarize(together, seconds),
+                "errors": float(sum(e for _, e in runs)),
+            }
         return result
 
 
@@ -121,6 +157,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-http", action="store_true", help="in-process only")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (1: none)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -137,8 +174,8 @@ def main() -> None:
     )
     if not args.no_http:
         results["http"] = {
-            "baseline": over_http(args.bundles, ids, args.k, BASELINE_ENV),
-            "service": over_http(args.bundles, ids, args.k, {}),
+            "baseline": over_http(args.bundles, ids, args.k, BASELINE_ENV, args.clients),
+            "service": over_http(args.bundles, ids, args.k, {}, args.clients),
         }
         for name, figures in results["http"].items():
             print(f"over HTTP  {name:8s} {json.dumps(figures)}")

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from embeddings.columns import Columns
 from embeddings.errors import (
     BuildLockedError,
     BundleCorruptError,
@@ -82,6 +83,7 @@ class Bundle:
     store: ArticleStore
     signals: dict[str, np.ndarray]
     reprints: np.ndarray  # MinHash signatures of each article's words, row i is FAISS id i + 1
+    columns: Columns  # what ranking reads of each article, row i is FAISS id i + 1
     neighbours: np.ndarray | None = None  # int32 FAISS ids of each article's nearest others, 0 pads
 
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
@@ -91,6 +93,10 @@ class Bundle:
     def signatures(self, rowids: np.ndarray) -> np.ndarray:
         """The reprint signatures of the articles with FAISS ids `rowids`."""
         return self.reprints[np.asarray(rowids, dtype=np.int64) - 1]
+
+    def row_columns(self, rowids: np.ndarray) -> Columns:
+        """The ranking columns of the articles with FAISS ids `rowids`."""
+        return self.columns.take(np.asarray(rowids, dtype=np.int64) - 1)
 
     @property
     def version(self) -> str:
@@ -258,10 +264,11 @@ def load_bundle(
         neighbours = None
         if NEIGHBOURS_FILE in files:  # bundles built before precomputed lists have none
             neighbours = _load_rows(bundle_dir / NEIGHBOURS_FILE, len(index), np.int32)
+        columns = store.columns()
     except BundleCorruptError:
         store.close()
         raise
-    return Bundle(bundle_dir, manifest, index, store, vectors, reprints, neighbours)
+    return Bundle(bundle_dir, manifest, index, store, vectors, reprints, columns, neighbours)
 
 
 def current_target(bundles: Path) -> Path | None:

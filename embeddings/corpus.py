@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from embeddings.columns import Columns
 from embeddings.store import Filters, StoredArticle
 
 
@@ -65,4 +66,8 @@ class Corpus(Protocol):
 
     def signatures(self, rowids: np.ndarray) -> np.ndarray:
         """The reprint signatures of the given rows."""
+        ...
+
+    def row_columns(self, rowids: np.ndarray) -> Columns:
+        """The ranking columns (language, section, date, title and content keys) of the given rows."""
         ...

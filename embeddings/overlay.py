@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from embeddings.bundle import Bundle
+from embeddings.columns import Columns
 from embeddings.signals import MAIN
 from embeddings.store import Filters, StoredArticle
 from embeddings.writes import Write
-
-_MISSING_TS = np.nan
 
 
 def stored(article_rowid: int, write: Write) -> StoredArticle:
@@ -50,14 +49,12 @@ class _Rows:
     def __init__(self, dims: dict[str, int], words: int, capacity: int = 64) -> None:
         self.vectors = {name: np.zeros((capacity, d), dtype=np.float32) for name, d in dims.items()}
         self.signatures = np.zeros((capacity, words), dtype=np.uint32)
-        self.lang = np.full(capacity, "", dtype=object)
-        self.section = np.full(capacity, "", dtype=object)
-        self.ts = np.full(capacity, _MISSING_TS)
+        self.columns = Columns.empty(capacity)
         self.articles: list[StoredArticle] = []
 
     @property
     def capacity(self) -> int:
-        return len(self.ts)
+        return len(self.columns)
 
     def grown(self, n: int, need: int) -> _Rows:
         """Storage with room for `need` rows holding rows [0, n): self, or a copy twice as large."""
@@ -70,9 +67,7 @@ class _Rows:
         for name, v in self.vectors.items():
             bigger.vectors[name][:n] = v[:n]
         bigger.signatures[:n] = self.signatures[:n]
-        bigger.lang[:n] = self.lang[:n]
-        bigger.section[:n] = self.section[:n]
-        bigger.ts[:n] = self.ts[:n]
+        bigger.columns = Columns.concat([self.columns.take(slice(0, n)), Columns.empty(capacity - n)])
         bigger.articles = self.articles[:n]
         return bigger
 
@@ -81,9 +76,9 @@ class _Rows:
         for name, v in self.vectors.items():
             v[at] = write.vectors[name]
         self.signatures[at] = write.signature
-        self.lang[at] = article.lang or ""
-        self.section[at] = article.section or ""
-        self.ts[at] = article.published_at.timestamp() if article.published_at else _MISSING_TS
+        self.columns.put(
+            at, article.lang, article.section, article.published_at, article.title, article.content_hash
+        )
         del self.articles[at:]
         self.articles.append(article)
 
@@ -198,24 +193,8 @@ class Snapshot:
         return out + self.bundle.store.rowids_for(rest)
 
     def _overlay_mask(self, filters: Filters) -> np.ndarray:
-        """Which overlay rows pass `filters` (the same rules as the store's SQL, NULL failing tests)."""
-        rows, n = self.rows, self.n
-        mask = self.alive.copy()
-        if filters.langs:
-            mask &= np.isin(rows.lang[:n], list(filters.langs))
-        if filters.sections:
-            mask &= np.isin(rows.section[:n], list(filters.sections))
-        ts = rows.ts[:n]
-        with np.errstate(invalid="ignore"):
-            if filters.since:
-                mask &= ts >= filters.since.timestamp()
-            if filters.until:
-                mask &= ts <= filters.until.timestamp()
-            if filters.window:
-                first, last = filters.window
-                mask &= np.isnan(ts) | ((ts >= first) & (ts <= last))
-        if filters.same_lang:
-            mask &= rows.lang[:n] == filters.same_lang
+        """Which overlay rows are live and pass `filters`."""
+        mask: np.ndarray = self.alive & self.rows.columns.take(slice(0, self.n)).admits(filters)
         return mask
 
     def eligible(self, filters: Filters) -> np.ndarray:
@@ -229,7 +208,7 @@ class Snapshot:
     def date_range(self) -> tuple[float, float] | None:
         """Epoch seconds of the first and last dated articles, or None."""
         ranges = [r for r in [self.bundle.store.date_range()] if r is not None]
-        ts = self.rows.ts[: self.n][self.alive]
+        ts = self.rows.columns.ts[: self.n][self.alive]
         ts = ts[~np.isnan(ts)]
         if len(ts):
             ranges.append((float(ts.min()), float(ts.max())))
@@ -295,6 +274,18 @@ class Snapshot:
         out[~added] = self.bundle.vectors(name, rowids[~added])
         out[added] = self.rows.vectors[name][rowids[added] - self.base - 1]
         return out
+
+    def row_columns(self, rowids: np.ndarray) -> Columns:
+        """The ranking columns of the given rows."""
+        rowids = np.asarray(rowids, dtype=np.int64)
+        added = rowids > self.base
+        if not added.any():
+            return self.bundle.row_columns(rowids)
+        return Columns.merged(
+            added,
+            self.bundle.row_columns(rowids[~added]),
+            self.rows.columns.take(rowids[added] - self.base - 1),
+        )
 
     def signatures(self, rowids: np.ndarray) -> np.ndarray:
         """The reprint signatures of the given rows."""

@@ -80,21 +80,22 @@ class ListPolicy:
             window = None if spans_all else (max(start, -_FAR), min(end, _FAR))
         return dataclasses.replace(filters, same_lang=same_lang, window=window)
 
-    def freshness(self, query_date: datetime | None, dates: list[datetime | None]) -> np.ndarray:
-        """Score taken off each candidate for its date gap to the query (0 when either has no date)."""
-        out = np.zeros(len(dates))
-        if query_date is None or self.freshness_weight == 0:
-            return out
-        for i, date in enumerate(dates):
-            if date is not None:
-                gap = abs((date - query_date).total_seconds()) / _DAY
-                out[i] = -self.freshness_weight * (1.0 - 0.5 ** (gap / self.freshness_half_life_days))
-        return out
+    def freshness(self, query_date: datetime | None, published: np.ndarray) -> np.ndarray:
+        """Score taken off each candidate for its date gap to the query (0 when either has no date).
 
-    def language(self, query_lang: str | None, langs: list[str | None]) -> np.ndarray:
-        """Score added to each candidate for its language."""
+        `published`: the candidates' dates in epoch seconds, NaN when undated.
+        """
+        published = np.asarray(published, dtype=np.float64)
+        if query_date is None or self.freshness_weight == 0:
+            return np.zeros(len(published))
+        gap = np.abs(published - query_date.timestamp()) / _DAY
+        penalty = -self.freshness_weight * (1.0 - 0.5 ** (gap / self.freshness_half_life_days))
+        return np.where(np.isnan(published), 0.0, penalty)
+
+    def language(self, query_lang: str | None, langs: np.ndarray) -> np.ndarray:
+        """Score added to each candidate for its language (`langs`: codes, "" when unknown)."""
         if not query_lang or self.lang_policy in ("any", "same_only"):
             return np.zeros(len(langs))
-        same = np.array([lang == query_lang for lang in langs], dtype=bool)
+        same = np.asarray(langs, dtype=object) == query_lang
         preferred = same if self.lang_policy == "same_first" else ~same
         return np.where(preferred, self.language_weight, 0.0)

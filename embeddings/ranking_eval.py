@@ -17,10 +17,11 @@ from embeddings import bundle as bundles_mod
 from embeddings.articles import Article, read_articles
 from embeddings.build import build_bundle
 from embeddings.bundle import Bundle
+from embeddings.columns import title_key
 from embeddings.errors import BundleCorruptError
 from embeddings.evaluate import FITS, ScoredPair, fold_of, text_article
 from embeddings.policy import ListPolicy
-from embeddings.related import Hit, RelatedFinder, RelatedQuery, title_key
+from embeddings.related import Hit, RelatedFinder, RelatedQuery
 from embeddings.reprints import overlap
 from embeddings.scorer import COSINE_SCORER, Scorer
 from embeddings.settings import Settings

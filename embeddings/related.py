@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 
+from embeddings.columns import NO_KEY, Columns, content_key, title_hash
 from embeddings.corpus import Corpus
 from embeddings.errors import ArticleNotFoundError, BundleMismatchError, InvalidQueryError
 from embeddings.policy import ListPolicy
@@ -20,7 +19,6 @@ from embeddings.signals import MAIN
 from embeddings.store import Filters, StoredArticle
 
 SEARCH_MARGIN = 16  # extra candidates fetched for the ones filtering will drop
-_NOT_WORD = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True)
@@ -47,58 +45,59 @@ class Hit:
     copies: tuple[str, ...] = ()
 
 
-def title_key(title: str) -> str:
-    """A title reduced to its words, for spotting reprints with different punctuation or case."""
-    folded = unicodedata.normalize("NFKC", title).casefold()
-    return _NOT_WORD.sub(" ", folded).strip()
-
-
 @dataclass(frozen=True)
 class Origin:
     """The query article: its identity (kept out of its own list, with its copies), date and language."""
 
     rowid: int | None = None
     content_hash: str | None = None
-    title_key: str | None = None
+    title: str | None = None
     lang: str | None = None
     published_at: datetime | None = None
     signature: np.ndarray | None = None  # reprint signature of its words
 
 
-@dataclass
-class _Candidate:
-    article: StoredArticle
-    title_key: str
-    signature: np.ndarray  # reprint signature of its words
-    score: float = 0.0
-    parts: dict[str, float] = field(default_factory=dict)
-    copies: list[str] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class _Identities:
-    """What the reprint test compares, for a group of articles."""
+    """What the reprint test compares, for a group of articles: content and title keys, signatures."""
 
-    hashes: np.ndarray
-    title_keys: np.ndarray
+    contents: np.ndarray
+    titles: np.ndarray
     signatures: np.ndarray
 
-    @classmethod
-    def of(cls, candidates: list[_Candidate]) -> _Identities:
-        """The candidates' identities."""
-        return cls(
-            np.array([c.article.content_hash for c in candidates]),
-            np.array([c.title_key for c in candidates]),
-            np.stack([c.signature for c in candidates]),
-        )
+    def take(self, positions: list[int]) -> _Identities:
+        """The identities at `positions`."""
+        return _Identities(self.contents[positions], self.titles[positions], self.signatures[positions])
 
     @classmethod
     def of_origin(cls, origin: Origin) -> _Identities:
         """The query's identity (what it lacks never matches)."""
         signature = NO_SIGNATURE if origin.signature is None else origin.signature
         return cls(
-            np.array([origin.content_hash or ""]), np.array([origin.title_key or ""]), signature[None, :]
+            np.array([content_key(origin.content_hash or "")]),
+            np.array([title_hash(origin.title or "")]),
+            signature[None, :],
         )
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Candidates as arrays, nearest first: row ids, ranking columns, reprint signatures."""
+
+    rowids: np.ndarray
+    columns: Columns
+    signatures: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rowids)
+
+    def take(self, positions: np.ndarray | slice) -> _Pool:
+        """The candidates at `positions`."""
+        return _Pool(self.rowids[positions], self.columns.take(positions), self.signatures[positions])
+
+    def identities(self) -> _Identities:
+        """The candidates' identities."""
+        return _Identities(self.columns.content, self.columns.title, self.signatures)
 
 
 class RelatedFinder:
@@ -151,7 +150,7 @@ class RelatedFinder:
         origin = Origin(
             article.rowid,
             article.content_hash,
-            title_key(article.title),
+            article.title,
             article.lang,
             article.published_at,
             self.corpus.signatures(rowids)[0],
@@ -237,29 +236,29 @@ class RelatedFinder:
         origin: Origin,
         filters: Filters | None,
         size: int | None,
-    ) -> tuple[list[_Candidate], int]:
+    ) -> tuple[_Pool, int]:
         """The `size` nearest results left after the exclusions and `filters`, less the query's reprints.
 
         Also returns how many that is (reprints of the query included).
         """
         order = np.argsort(-np.asarray(scores), kind="stable")
-        kept = [(float(scores[j]), int(ids[j])) for j in order if int(ids[j]) not in excluded]
-        articles = self.corpus.get_many([i for _, i in kept])
-        kept = [
-            (cosine, ident)
-            for cosine, ident in kept
-            if ident in articles and (filters is None or filters.admits(articles[ident]))
-        ][:size]
-        if not kept:
-            return [], 0
-        signatures = self.corpus.signatures(np.array([ident for _, ident in kept]))
-        candidates = [
-            _Candidate(articles[ident], title_key(articles[ident].title), signature)
-            for (_, ident), signature in zip(kept, signatures, strict=True)
-        ]
-        cosines = np.array([[cosine for cosine, _ in kept]])
-        copies = self._reprints(_Identities.of_origin(origin), _Identities.of(candidates), cosines)[0]
-        return [c for c, copy in zip(candidates, copies, strict=True) if not copy], len(kept)
+        ids = np.asarray(ids, dtype=np.int64)[order]
+        cosines = np.asarray(scores, dtype=np.float32)[order]
+        keep = ids > 0  # an approximate search pads a short result with -1
+        if excluded:
+            keep &= ~np.isin(ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
+        ids, cosines = ids[keep], cosines[keep]
+        columns = self.corpus.row_columns(ids)
+        if filters is not None and filters.active():
+            passed = columns.admits(filters)
+            ids, cosines, columns = ids[passed], cosines[passed], columns.take(passed)
+        if size is not None:
+            ids, cosines, columns = ids[:size], cosines[:size], columns.take(slice(0, size))
+        pool = _Pool(ids, columns, self.corpus.signatures(ids))
+        if not len(pool):
+            return pool, 0
+        copies = self._reprints(_Identities.of_origin(origin), pool.identities(), cosines[None, :])[0]
+        return pool.take(~copies), len(pool)
 
     def _reprints(self, rows: _Identities, columns: _Identities, cosines: np.ndarray) -> np.ndarray:
         """Which articles of `rows` are reprints of which of `columns` (main cosines given).
@@ -267,67 +266,81 @@ class RelatedFinder:
         A reprint has the same text, the same title words, a main cosine at or above the duplicate
         threshold, or at least the reprint share of its words in common.
         """
-        same_title = (rows.title_keys[:, None] == columns.title_keys[None, :]) & (
-            rows.title_keys[:, None] != ""
-        )
+        same_title = (rows.titles[:, None] == columns.titles[None, :]) & (rows.titles[:, None] != NO_KEY)
+        same_text = (rows.contents[:, None] == columns.contents[None, :]) & (rows.contents[:, None] != NO_KEY)
         return np.asarray(
             (cosines >= self.duplicate_threshold)
-            | (overlap(rows.signatures, columns.signatures) >= self.reprint_overlap)
-            | (rows.hashes[:, None] == columns.hashes[None, :])
+            | same_text
             | same_title
+            | (overlap(rows.signatures, columns.signatures) >= self.reprint_overlap)
         )
 
     def _rank(
         self,
         vectors: Mapping[str, np.ndarray],
-        candidates: list[_Candidate],
+        pool: _Pool,
         query: RelatedQuery,
         origin: Origin,
     ) -> list[Hit]:
-        if not candidates:
+        """Score the pool, pick the list by MMR, and read the listed articles' records."""
+        if not len(pool):
             return []
-        rowids = np.array([c.article.rowid for c in candidates])
-        cand_vectors = {name: self.corpus.vectors(name, rowids) for name in self.scorer.signals}
+        signals = self.scorer.signals
+        cand_vectors = {name: self.corpus.vectors(name, pool.rowids) for name in signals}
         relatedness, cosines = self.scorer.score(vectors, cand_vectors)
         policy = query.policy
-        freshness = policy.freshness(origin.published_at, [c.article.published_at for c in candidates])
-        language = policy.language(origin.lang, [c.article.lang for c in candidates])
+        freshness = policy.freshness(origin.published_at, pool.columns.ts)
+        language = policy.language(origin.lang, pool.columns.lang)
         total = relatedness + freshness + language
-        for i, cand in enumerate(candidates):
-            cand.score = float(total[i])
-            cand.parts = {name: round(float(cosines[name][i]), 6) for name in self.scorer.signals}
-            cand.parts.update(
+        chosen, copies, redundancy = self._select(pool, total, cand_vectors[MAIN], query.k, policy.diversity)
+        listed = chosen + [j for group in copies for j in group]
+        records = self.corpus.get_many([int(pool.rowids[i]) for i in listed])
+        hits = []
+        for i, group in zip(chosen, copies, strict=True):
+            parts = {name: round(float(cosines[name][i]), 6) for name in signals}
+            parts.update(
                 relatedness=round(float(relatedness[i]), 6),
                 freshness=round(float(freshness[i]), 6),
                 language=round(float(language[i]), 6),
+                redundancy=round(float(redundancy[i]), 6),
             )
-        chosen = self._select(candidates, cand_vectors[MAIN], query.k, policy.diversity)
-        return [Hit(c.article, round(c.score, 6), c.parts, tuple(c.copies)) for c in chosen]
+            copy_ids = tuple(records[int(pool.rowids[j])].id for j in group)
+            hits.append(Hit(records[int(pool.rowids[i])], round(float(total[i]), 6), parts, copy_ids))
+        return hits
 
     def _select(
-        self, candidates: list[_Candidate], main: np.ndarray, k: int, diversity: float
-    ) -> list[_Candidate]:
-        """Greedy MMR over the candidates; reprints of a chosen article collapse into it."""
-        scores = np.array([c.score for c in candidates])
+        self, pool: _Pool, scores: np.ndarray, main: np.ndarray, k: int, diversity: float
+    ) -> tuple[list[int], list[list[int]], np.ndarray]:
+        """Greedy MMR over the pool; reprints of a chosen article collapse into it.
+
+        Returns the chosen positions, each one's reprints (positions) and each position's redundancy
+        when it was picked. Reprints are tested against the chosen articles alone, as they are chosen
+        (the test is symmetric).
+        """
         similarity = main @ main.T
-        identities = _Identities.of(candidates)
-        reprints = self._reprints(identities, identities, similarity)
-        redundancy = np.zeros(len(candidates))
-        alive = np.ones(len(candidates), dtype=bool)
+        identities = pool.identities()
+        redundancy = np.zeros(len(pool))
+        at_pick = np.zeros(len(pool))
+        alive = np.ones(len(pool), dtype=bool)
         chosen: list[int] = []
+        copies: list[list[int]] = []
+        reprint_of: list[np.ndarray] = []  # per chosen article: which positions are its reprints
         while len(chosen) < k and alive.any():
             value = np.where(alive, (1.0 - diversity) * scores - diversity * redundancy, -np.inf)
             best = int(np.argmax(value))
             alive[best] = False
-            earlier = [j for j in chosen if reprints[best, j]]
+            earlier = [n for n, reprints in enumerate(reprint_of) if reprints[best]]
             if earlier:
-                candidates[earlier[0]].copies.append(candidates[best].article.id)
+                copies[earlier[0]].append(best)
                 continue
-            candidates[best].parts["redundancy"] = round(float(redundancy[best]), 6)
+            at_pick[best] = redundancy[best]
             chosen.append(best)
+            copies.append([])
+            column = self._reprints(identities, identities.take([best]), similarity[:, best : best + 1])
+            reprint_of.append(column[:, 0])
             redundancy = np.maximum(redundancy, similarity[best])
-        for i in np.flatnonzero(alive):  # name every reprint of a listed article, picked or not
-            earlier = [j for j in chosen if reprints[i, j]]
-            if earlier:
-                candidates[earlier[0]].copies.append(candidates[i].article.id)
-        return [candidates[i] for i in chosen]
+        if chosen:  # name every reprint of a listed article, picked or not
+            matrix = np.stack(reprint_of, axis=1)
+            for i in np.flatnonzero(alive & matrix.any(axis=1)):
+                copies[int(np.argmax(matrix[i]))].append(int(i))
+        return chosen, copies, at_pick

@@ -72,7 +72,10 @@ def overlap(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
     A [len(rows), len(others)] matrix; 0 wherever either text is short (has no signature).
     """
     rows, others = np.atleast_2d(rows), np.atleast_2d(others)
-    shares = np.asarray((rows[:, None, :] == others[None, :, :]).mean(axis=2), dtype=np.float64)
+    equal = rows[:, None, :] == others[None, :, :]
+    shares: np.ndarray = (
+        np.count_nonzero(equal, axis=2) / rows.shape[1]
+    )  # a mean, without a float copy of `equal`
     shares[np.all(rows == NO_SIGNATURE, axis=1), :] = 0.0
     shares[:, np.all(others == NO_SIGNATURE, axis=1)] = 0.0
     return shares

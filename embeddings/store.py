@@ -9,12 +9,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embeddings.articles import Article
 from embeddings.errors import BundleCorruptError
+
+if TYPE_CHECKING:
+    from embeddings.columns import Columns
 
 SCHEMA = """
 CREATE TABLE articles (
@@ -75,18 +78,6 @@ class Filters:
     def active(self) -> bool:
         """Whether any filter restricts the candidates."""
         return bool(self.langs or self.sections or self.since or self.until or self.same_lang or self.window)
-
-    def admits(self, article: StoredArticle) -> bool:
-        """Whether `article` passes, by the rules of `ArticleStore.eligible` (missing values fail tests)."""
-        ts = article.published_at.timestamp() if article.published_at else None
-        return not (
-            (self.langs and article.lang not in self.langs)
-            or (self.sections and article.section not in self.sections)
-            or (self.since and (ts is None or ts < self.since.timestamp()))
-            or (self.until and (ts is None or ts > self.until.timestamp()))
-            or (self.same_lang and article.lang != self.same_lang)
-            or (self.window and ts is not None and not self.window[0] <= ts <= self.window[1])
-        )
 
 
 def _row_to_article(row: tuple[Any, ...]) -> StoredArticle:
@@ -186,6 +177,17 @@ class ArticleStore:
             rows = self._query(f"SELECT {columns} FROM articles WHERE rowid IN ({marks})", params)
             found.update((int(r[0]), _row_to_article(r)) for r in rows)
         return found
+
+    def columns(self) -> Columns:
+        """The ranking columns of every article, in FAISS id order (ids run 1..N in a bundle)."""
+        from embeddings.columns import Columns
+
+        rows = self._query(
+            "SELECT rowid, lang, section, published_ts, title, content_hash FROM articles ORDER BY rowid"
+        )
+        if [r[0] for r in rows] != list(range(1, len(rows) + 1)):
+            raise BundleCorruptError("the article store's row ids do not run from 1 without gaps")
+        return Columns.of_rows((r[1:] for r in rows), len(rows))
 
     def date_range(self) -> tuple[float, float] | None:
         """Epoch seconds of the first and last dated articles (None if no article has a date)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from embeddings.articles import MAX_ID_LENGTH
 from embeddings.errors import ArticleNotFoundError
-from embeddings.related import Origin, RelatedQuery, title_key
+from embeddings.related import Origin, RelatedQuery
 from embeddings.reprints import signature
 from embeddings.text import article_text, content_hash
 from service.deps import (
@@ -43,6 +44,13 @@ from service.schemas import (
 )
 
 router = APIRouter()
+
+
+def _json(body: BaseModel) -> Response:
+    """`body` serialized once: FastAPI would validate a returned model again before serializing it."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
 ArticleId = Annotated[
     str,
     Path(
@@ -72,7 +80,7 @@ def related_for_article(
     k: KDep = None,
     exclude: ExcludeDep = None,
     explain: ExplainDep = False,
-) -> RelatedResponse:
+) -> Response:
     """Articles related to an indexed article, best first; never the article itself or a copy of it."""
     query = RelatedQuery(
         k=k or settings.default_k, filters=filters, exclude=split_values(exclude), policy=policy
@@ -80,11 +88,13 @@ def related_for_article(
     article, hits = loaded.finder.for_article(article_id, query)
     if len(hits) < query.k:
         metrics.short_lists.inc()
-    return RelatedResponse(
-        article=ArticleRef(id=article.id, title=article.title, url=article.url),
-        related=[RelatedItem.from_hit(h, explain) for h in hits],
-        bundle=loaded.bundle.version,
-        scorer=loaded.finder.scorer.name,
+    return _json(
+        RelatedResponse(
+            article=ArticleRef(id=article.id, title=article.title, url=article.url),
+            related=[RelatedItem.from_hit(h, explain) for h in hits],
+            bundle=loaded.bundle.version,
+            scorer=loaded.finder.scorer.name,
+        )
     )
 
 
@@ -111,7 +121,7 @@ def related_for_text(
     vectors = {name: encoders.encoders[name].encode([text])[0] for name in loaded.finder.scorer.signals}
     origin = Origin(
         content_hash=content_hash(request.title, request.body),
-        title_key=title_key(request.title),
+        title=request.title,
         lang=request.language,
         published_at=as_utc(request.published_at),
         signature=signature(text),

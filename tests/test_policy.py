@@ -20,14 +20,15 @@ DAY = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 def test_freshness_decays_by_half_life() -> None:
     policy = ListPolicy(freshness_half_life_days=10, freshness_weight=0.4)
-    dates = [DAY, DAY - timedelta(days=10), DAY + timedelta(days=10), DAY - timedelta(days=1000), None]
-    got = policy.freshness(DAY, dates)
+    dates = [DAY, DAY - timedelta(days=10), DAY + timedelta(days=10), DAY - timedelta(days=1000)]
+    published = np.array([d.timestamp() for d in dates] + [np.nan])  # the last one is undated
+    got = policy.freshness(DAY, published)
     assert got == pytest.approx([0.0, -0.2, -0.2, -0.4, 0.0], abs=1e-6)
-    assert not policy.freshness(None, dates).any()  # an undated query has no gaps
+    assert not policy.freshness(None, published).any()  # an undated query has no gaps
 
 
 def test_language_policies() -> None:
-    langs: list[str | None] = ["ar", "en", None]
+    langs = np.array(["ar", "en", ""], dtype=object)  # "" is an unknown language
     assert list(ListPolicy(lang_policy="same_first", language_weight=0.5).language("ar", langs)) == [
         0.5,
         0,

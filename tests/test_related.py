@@ -12,8 +12,9 @@ import pytest
 
 from embeddings import bundle as bundles_mod
 from embeddings.bundle import Bundle
+from embeddings.columns import title_key
 from embeddings.policy import ListPolicy
-from embeddings.related import Origin, RelatedFinder, RelatedQuery, title_key
+from embeddings.related import Origin, RelatedFinder, RelatedQuery
 from embeddings.scorer import load_scorer
 from embeddings.settings import Settings
 from embeddings.signals import SignalEncoders
@@ -124,7 +125,7 @@ def test_vector_query_matches_the_indexed_one(
     for name, vector in vectors.items():
         assert float(vector @ finder.corpus.vectors(name, np.array([stored.rowid]))[0]) > 0.9999
     _, indexed = finder.for_article(row["id"], RelatedQuery(k=4))
-    origin = Origin(title_key=title_key(row["title"]), lang=stored.lang, published_at=stored.published_at)
+    origin = Origin(title=row["title"], lang=stored.lang, published_at=stored.published_at)
     preview = finder.for_vectors(vectors, RelatedQuery(k=4), origin)
     assert [h.article.id for h in preview] == [h.article.id for h in indexed]
 
@@ -214,7 +215,14 @@ def test_lists_looked_up_are_the_lists_searched(bundle: Bundle, sample_rows: lis
     """Precomputed neighbours give the very lists a search gives, filters or not."""
     assert bundle.neighbours is not None and bundle.neighbours.shape[1] == 66
     searched_bundle = bundles_mod.Bundle(
-        bundle.path, bundle.manifest, bundle.index, bundle.store, bundle.signals, bundle.reprints, None
+        bundle.path,
+        bundle.manifest,
+        bundle.index,
+        bundle.store,
+        bundle.signals,
+        bundle.reprints,
+        bundle.columns,
+        None,
     )
     looked_up = RelatedFinder(bundle, load_scorer("default"), duplicate_threshold=0.985)
     searched = RelatedFinder(searched_bundle, load_scorer("default"), duplicate_threshold=0.985)

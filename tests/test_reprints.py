@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from embeddings.columns import NO_KEY, content_key, title_hash
 from embeddings.reprints import PERMUTATIONS, overlap, signature, signatures, words
 
 WIRE = (
@@ -51,3 +52,13 @@ def test_overlap_matrix_matches_row_by_row() -> None:
         assert matrix[i].tolist() == overlap(row, rows)[0].tolist()
         expected = 0.0 if i == 2 else 1.0  # a text with no signature overlaps nothing, not even itself
         assert matrix[i, i] == expected
+
+
+def test_title_keys_match_reprinted_titles_only() -> None:
+    assert title_hash("Minister survives attempt, police say") == title_hash(
+        "minister survives attempt; Police say!"
+    )
+    assert title_hash("نجاة الوزير من محاولة اغتيال") == title_hash("نجاة الوزير من محاولة اغتيال.")
+    assert title_hash("Minister survives attempt") != title_hash("Minister survives second attempt")
+    assert title_hash("...") == NO_KEY  # no words: matches nothing
+    assert content_key("") == NO_KEY and content_key("ab" * 32) not in (NO_KEY, content_key("ac" * 32))
