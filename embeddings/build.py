@@ -22,6 +22,7 @@ from tqdm import tqdm
 from embeddings import bundle as bundles_mod
 from embeddings.articles import Article, ReadResult, input_files, read_articles
 from embeddings.cache import EmbeddingCache
+from embeddings.columns import Columns
 from embeddings.errors import BuildError, InvalidArticlesError
 from embeddings.index import INDEX_TYPES, VectorIndex, kind_for
 from embeddings.model import Encoder, ModelSpec
@@ -246,6 +247,8 @@ def write_bundle(
         for name, vectors in signals.items():
             np.save(staging / bundles_mod.signal_file(name), vectors, allow_pickle=False)
         np.save(staging / bundles_mod.REPRINTS_FILE, reprints, allow_pickle=False)
+        keys = Columns.keys_of([a.title for a in articles], [a.content_hash() for a in articles])
+        np.save(staging / bundles_mod.KEYS_FILE, keys, allow_pickle=False)
         count = write_store(staging / bundles_mod.STORE_FILE, zip(rowids.tolist(), articles, strict=True))
         manifest: dict[str, Any] = {
             "version": version,

@@ -47,6 +47,7 @@ INDEX_FILE = "index.faiss"
 STORE_FILE = "articles.sqlite"
 REPRINTS_FILE = "reprints.npy"
 NEIGHBOURS_FILE = "neighbours.npy"  # each article's nearest others by the main signal, precomputed
+KEYS_FILE = "keys.npy"  # each article's title and content keys (columns.py), for the reprint tests
 EXACT_SUBSET = 20_000  # filtered searches over at most this many articles scan their vectors directly
 MANIFEST_FILE = "manifest.json"
 CURRENT = "current"
@@ -264,8 +265,11 @@ def load_bundle(
         neighbours = None
         if NEIGHBOURS_FILE in files:  # bundles built before precomputed lists have none
             neighbours = _load_rows(bundle_dir / NEIGHBOURS_FILE, len(index), np.int32)
-        columns = store.columns()
-    except BundleCorruptError:
+        keys = None
+        if KEYS_FILE in files:  # bundles built before it get their keys computed here
+            keys = _load_rows(bundle_dir / KEYS_FILE, len(index), np.int64)
+        columns = store.columns(keys)
+    except BaseException:
         store.close()
         raise
     return Bundle(bundle_dir, manifest, index, store, vectors, reprints, columns, neighbours)

@@ -13,9 +13,11 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
+from embeddings.errors import BundleCorruptError
 from embeddings.store import Filters
 
 NO_KEY = 0  # an empty title, or an unknown text: it matches nothing
@@ -63,19 +65,37 @@ class Columns:
         )
 
     @classmethod
-    def of_rows(
-        cls, rows: Iterable[tuple[str | None, str | None, float | None, str, str]], count: int
-    ) -> Columns:
-        """Columns of (lang, section, published_ts, title, content_hash) rows."""
+    def of_rows(cls, rows: Iterable[tuple[Any, ...]], count: int, keys: np.ndarray | None = None) -> Columns:
+        """Columns of (rowid, lang, section, published_ts[, title, content_hash]) rows, row ids 1..count.
+
+        `keys`: precomputed [title, content] keys; without them the rows carry title and content hash.
+        """
         out = cls.empty(count)
         shared: dict[str, str] = {}  # one string object per distinct language or section
-        for i, (lang, section, ts, title, digest) in enumerate(rows):
-            out.lang[i] = shared.setdefault(lang or "", lang or "")
-            out.section[i] = shared.setdefault(section or "", section or "")
+        seen = 0
+        for i, row in enumerate(rows):
+            if i >= count or row[0] != i + 1:
+                raise BundleCorruptError("the article store's row ids do not run from 1 without gaps")
+            lang, section, ts = row[1] or "", row[2] or "", row[3]
+            out.lang[i] = shared.setdefault(lang, lang)
+            out.section[i] = shared.setdefault(section, section)
             out.ts[i] = np.nan if ts is None else ts
-            out.title[i] = title_hash(title)
-            out.content[i] = content_key(digest)
+            if keys is None:
+                out.title[i] = title_hash(row[4])
+                out.content[i] = content_key(row[5])
+            seen += 1
+        if seen != count:
+            raise BundleCorruptError(f"the article store has {seen} rows, not {count}")
+        if keys is not None:
+            out.title[:] = keys[:, 0]
+            out.content[:] = keys[:, 1]
         return out
+
+    @staticmethod
+    def keys_of(titles: Iterable[str], digests: Iterable[str]) -> np.ndarray:
+        """The [title, content] keys of articles, as a bundle stores them."""
+        pairs = [(title_hash(t), content_key(d)) for t, d in zip(titles, digests, strict=True)]
+        return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
     @classmethod
     def concat(cls, parts: Sequence[Columns]) -> Columns:

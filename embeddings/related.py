@@ -243,7 +243,7 @@ class RelatedFinder:
         """
         order = np.argsort(-np.asarray(scores), kind="stable")
         ids = np.asarray(ids, dtype=np.int64)[order]
-        cosines = np.asarray(scores, dtype=np.float32)[order]
+        cosines = np.asarray(scores, dtype=np.float64)[order]
         keep = ids > 0  # an approximate search pads a short result with -1
         if excluded:
             keep &= ~np.isin(ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
@@ -297,6 +297,9 @@ class RelatedFinder:
         records = self.corpus.get_many([int(pool.rowids[i]) for i in listed])
         hits = []
         for i, group in zip(chosen, copies, strict=True):
+            article = records.get(int(pool.rowids[i]))
+            if article is None:  # searches skip deleted rows: a record missing here was deleted just now
+                continue
             parts = {name: round(float(cosines[name][i]), 6) for name in signals}
             parts.update(
                 relatedness=round(float(relatedness[i]), 6),
@@ -304,8 +307,8 @@ class RelatedFinder:
                 language=round(float(language[i]), 6),
                 redundancy=round(float(redundancy[i]), 6),
             )
-            copy_ids = tuple(records[int(pool.rowids[j])].id for j in group)
-            hits.append(Hit(records[int(pool.rowids[i])], round(float(total[i]), 6), parts, copy_ids))
+            copy_ids = tuple(records[r].id for r in (int(pool.rowids[j]) for j in group) if r in records)
+            hits.append(Hit(article, round(float(total[i]), 6), parts, copy_ids))
         return hits
 
     def _select(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -47,8 +48,11 @@ router = APIRouter()
 
 
 def _json(body: BaseModel) -> Response:
-    """`body` serialized once: FastAPI would validate a returned model again before serializing it."""
-    return Response(body.model_dump_json(), media_type="application/json")
+    """`body` as FastAPI's JSONResponse writes it, without validating the returned model once more."""
+    content = json.dumps(
+        body.model_dump(mode="json"), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    return Response(content.encode("utf-8"), media_type="application/json")
 
 
 ArticleId = Annotated[
