@@ -5,8 +5,9 @@
 
 Each backend and engine builds the archive into its own scratch bundles directory with a fresh
 embedding cache (so every text is embedded), as `related-articles build` in a child process. Prints
-the wall time, articles per second, the peak resident memory of the build's whole process tree (with
-a local Ray instance: the driver, Ray's daemons and every actor) and the time per signal from the log.
+the wall time, articles per second, the build process's peak resident memory, the peak proportional
+memory (PSS) of its whole process tree (with a local Ray instance: the driver, Ray's daemons and
+every actor) and the time per signal from the log.
 With several engines, it also says whether each wrote the same bundle files as the first.
 """
 
@@ -18,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,8 +35,9 @@ def signal_seconds(log: str) -> dict[str, float]:
     return {name: float(seconds) for name, _, seconds in _SIGNAL_DONE.findall(log)}
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
+def tree_pss_mb(pid: int) -> float:
+    """Proportional memory (PSS: shared pages split among their sharers) of a process and all its
+    descendants, in MB; a sum of RSS would count Ray's shared object store once per process."""
     import psutil
 
     try:
@@ -46,8 +47,8 @@ def tree_rss_mb(pid: int) -> float:
         return 0.0
     total = 0
     for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += process.memory_info().rss
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += process.memory_full_info().pss
     return total / 2**20
 
 
@@ -80,7 +81,6 @@ def build_once(args: argparse.Namespace, backend: str, engine: str, scratch: Pat
     if args.skip_invalid:
         cmd.append("--skip-invalid")
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=os.environ.copy())
         peak_tree = 0.0
@@ -89,18 +89,18 @@ def build_once(args: argparse.Namespace, backend: str, engine: str, scratch: Pat
         def sample() -> None:
             nonlocal peak_tree
             while not finished.wait(0.5):
-                peak_tree = max(peak_tree, tree_rss_mb(child.pid))
+                peak_tree = max(peak_tree, tree_pss_mb(child.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        returncode = child.wait()
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the largest child's so far
+        child.returncode = returncode = os.waitstatus_to_exitcode(status)
         finished.set()
         sampler.join()
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if returncode != 0:
         raise SystemExit(f"build with {backend} on {engine} failed:\n{stderr[-3000:]}")
     summary = next(line for line in stdout.splitlines()[::-1] if line.startswith("read "))
@@ -109,9 +109,8 @@ def build_once(args: argparse.Namespace, backend: str, engine: str, scratch: Pat
         "seconds": round(seconds, 1),
         "articles": indexed,
         "articles_per_s": round(indexed / seconds, 1),
-        # ru_maxrss of children is the largest child so far: exact for the first build, a floor after.
-        "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
-        "peak_tree_rss_mb": round(peak_tree, 1),  # sampled every 0.5 s
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # the build process itself
+        "peak_tree_pss_mb": round(peak_tree, 1),  # it and every descendant, sampled every 0.5 s
         "signal_seconds": signal_seconds(stderr),
         "summary": summary,
         "files": bundle_files(bundles),
@@ -130,6 +129,10 @@ def main() -> None:
     parser.add_argument("--engines", default="local", help="local, ray, or both: local,ray")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    try:
+        import psutil  # noqa: F401  (the memory sampler needs it; fail now, not with a figure of 0)
+    except ImportError as exc:
+        raise SystemExit(f"this benchmark needs psutil (pip install psutil): {exc}") from exc
     results: dict[str, Any] = {"input": args.input.name}
     with tempfile.TemporaryDirectory(prefix="build-time-") as scratch:
         for backend in args.backends.split(","):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +35,7 @@ from embeddings.signals import load_signal_encoder
 log = logging.getLogger(__name__)
 
 SHARD_CHUNKS = 4  # chunks per input shard: a shard is one read task, so several keep the actors busy
+_VERSION = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")  # a bundle version: a build's work directory
 ACTOR_WAIT_SECONDS = 600  # a pool that cannot start one actor in this time fails the build
 
 
@@ -106,7 +108,7 @@ class RayEngine:
         self._ray = _import_ray()
         self._connected = False
         self._started = False
-        # What the workers get: the service's API keys stay here, paths are made absolute.
+        # What the workers get: the service's API keys stay here, the model cache is an absolute path.
         self._worker_settings = settings.model_copy(
             update={"api_keys": [], "cache_dir": settings.cache_dir.expanduser().resolve()}
         )
@@ -120,7 +122,7 @@ class RayEngine:
         try:
             if self._connected:
                 fs, path = _filesystem(self._uri)
-                if fs.get_file_info(path).type != _file_type().NotFound:
+                if fs.get_file_info(path).type != _file_types().NotFound:
                     fs.delete_dir(path)
         except (OSError, ValueError) as error:
             log.warning("ray: could not delete the work directory %s: %s", self._uri, error)
@@ -134,11 +136,21 @@ class RayEngine:
             return
         ray = self._ray
         address = self._settings.ray_address
+        if address and address.startswith("ray://"):
+            raise BuildError(
+                "Ray Client addresses (ray://) are not supported: the driver writes the shards, so run "
+                "the build on a node of the cluster, with RELATED_RAY_ADDRESS=auto"
+            )
         if ray.is_initialized():
             log.info("ray: using the instance this process had already joined")
         else:
-            # "local": a fresh instance, never a cluster found through RAY_ADDRESS or a previous start.
-            ray.init(address=address or "local", include_dashboard=False, configure_logging=False)
+            try:
+                # "local": a fresh instance, never a cluster found through RAY_ADDRESS or an earlier start.
+                ray.init(address=address or "local", include_dashboard=False, configure_logging=False)
+            except Exception as exc:  # ConnectionError, RuntimeError, ValueError ... by Ray's version
+                raise BuildError(
+                    f"cannot {'join Ray at ' + address if address else 'start Ray'}: {exc}"
+                ) from exc
             self._started = True
             log.info(
                 "ray: %s, %s",
@@ -158,7 +170,8 @@ class RayEngine:
                 f"RELATED_RAY_CPUS_PER_ACTOR={self._settings.ray_cpus_per_actor}, but no node of the Ray "
                 f"cluster has more than {largest:g} CPUs"
             )
-        _clear_stale(self._root, self._version)
+        if not self._settings.ray_work_dir:  # the default directory is this bundles directory's alone
+            _clear_stale(Path(self._root), self._version)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = self._progress
         context.wait_for_min_actors_s = ACTOR_WAIT_SECONDS
@@ -181,9 +194,9 @@ class RayEngine:
             started = time.monotonic()
             shards = join_uri(self._uri, signal, "in")
             written = join_uri(self._uri, signal, "out")
-            count, files = _write_shards(shards, itertools.chain([first], chunks))
             cpus = self._settings.ray_cpus_per_actor
             try:
+                count, files = _write_shards(shards, itertools.chain([first], chunks))
                 # Reading and writing shards is I/O: those tasks take no CPU from the actors' budget,
                 # or a pool holding every CPU would leave none to feed it.
                 dataset = self._ray.data.read_parquet(shards, num_cpus=0).map_batches(
@@ -228,20 +241,17 @@ def _filesystem(uri: str) -> tuple[Any, str]:
     return fs.FileSystem.from_uri(uri)  # type: ignore[no-any-return]
 
 
-def _file_type() -> Any:
+def _file_types() -> Any:
     from pyarrow import fs
 
     return fs.FileType
 
 
-def _clear_stale(root: str, version: str) -> None:
-    """Remove the work directories of builds that died (the caller holds the build lock)."""
-    if urlsplit(root).scheme:
-        return  # on shared storage, an operator's lifecycle rule is the safer broom
-    base = Path(root)
-    if base.is_dir():
-        for stale in base.iterdir():
-            if stale.name != version:
+def _clear_stale(root: Path, version: str) -> None:
+    """Remove the work directories that builds which died left in `root` (the caller holds the build lock)."""
+    if root.is_dir():
+        for stale in root.iterdir():
+            if stale.name != version and _VERSION.fullmatch(stale.name):
                 shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         "instance or the cluster at RELATED_RAY_ADDRESS).",
     )
     ray_address: str | None = Field(
-        None, description="Ray engine: the cluster to join ('auto', 'ray://host:10001'); unset: a local one."
+        None, description="Ray engine: the cluster to join ('auto', 'host:6379'); unset: a local instance."
     )
     ray_actors: int | None = Field(
         None, ge=1, description="Ray engine: embedding actors (one model each); unset: as many as CPUs allow."

@@ -110,7 +110,7 @@ def related_for_text(
     encoders: EncodersDep,
     policy: PolicyDep,
     metrics: MetricsDep,
-) -> RelatedResponse:
+) -> Response:
     """Articles related to an article that is not indexed yet (e.g. a CMS preview)."""
     filters = make_filters(request.lang, request.section, request.since, request.until)
     exclude = (*request.exclude, request.id) if request.id else tuple(request.exclude)
@@ -133,11 +133,13 @@ def related_for_text(
     hits = loaded.finder.for_vectors(vectors, query, origin)
     if len(hits) < query.k:
         metrics.short_lists.inc()
-    return RelatedResponse(
-        article=None,
-        related=[RelatedItem.from_hit(h, request.explain) for h in hits],
-        bundle=loaded.bundle.version,
-        scorer=loaded.finder.scorer.name,
+    return _json(
+        RelatedResponse(
+            article=None,
+            related=[RelatedItem.from_hit(h, request.explain) for h in hits],
+            bundle=loaded.bundle.version,
+            scorer=loaded.finder.scorer.name,
+        )
     )
 
 

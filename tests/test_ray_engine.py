@@ -59,6 +59,9 @@ def test_a_ray_build_writes_the_same_bundle_as_a_local_one(
     build_bundle(local, sample_corpus(), lambda: load_signal_encoders(local, SIGNALS), progress=False)
 
     ray_bundles = tmp_path / "ray"
+    stale = ray_bundles / "ray-work" / "20200101T000000000000Z-abcdef"  # left by a build that died
+    stale.mkdir(parents=True)
+    (ray_bundles / "ray-work" / "notes").mkdir()  # not a build's: kept
     code = cli_main(
         [
             "build",
@@ -83,7 +86,7 @@ def test_a_ray_build_writes_the_same_bundle_as_a_local_one(
         k: v for k, v in local_manifest.items() if k not in PER_BUILD
     }
     assert ray_manifest["counts"]["embedded"] == 147
-    assert not any((ray_bundles / "ray-work").iterdir())  # the shards are gone
+    assert [p.name for p in (ray_bundles / "ray-work").iterdir()] == ["notes"]  # the shards are gone
 
 
 @pytest.mark.slow
@@ -160,3 +163,9 @@ def test_a_build_fails_when_its_engine_loses_vectors(
     with pytest.raises(BuildError, match=message):
         build_bundle(settings, sample_corpus(), lambda: encoders, progress=False)
     assert not settings.bundles.joinpath("current").exists()
+
+
+def test_ray_client_addresses_are_refused(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(engine="ray", ray_address="ray://head:10001")
+    with RayEngine(settings, "v1", progress=False) as engine, pytest.raises(BuildError, match="ray://"):
+        list(engine.embedder("main", HashingEncoder())([["a text"]]))
