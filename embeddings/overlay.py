@@ -264,21 +264,25 @@ class Snapshot:
             found = np.concatenate([found, self.base + 1 + near.astype(np.int64)])
         return found, exhaustive
 
+    def _split(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row ids as int64, and which of them are overlay rows."""
+        rowids = np.asarray(rowids, dtype=np.int64)
+        return rowids, rowids > self.base
+
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
         """The `name` signal's vectors of the given rows."""
-        rowids = np.asarray(rowids, dtype=np.int64)
-        added = rowids > self.base
+        rowids, added = self._split(rowids)
         if not added.any():
             return self.bundle.vectors(name, rowids)
-        out = np.empty((len(rowids), self.bundle.signals[name].shape[1]), dtype=np.float32)
-        out[~added] = self.bundle.vectors(name, rowids[~added])
-        out[added] = self.rows.vectors[name][rowids[added] - self.base - 1]
-        return out
+        return _merged_rows(
+            added,
+            self.bundle.vectors(name, rowids[~added]),
+            self.rows.vectors[name][rowids[added] - self.base - 1],
+        )
 
     def row_columns(self, rowids: np.ndarray) -> Columns:
         """The ranking columns of the given rows."""
-        rowids = np.asarray(rowids, dtype=np.int64)
-        added = rowids > self.base
+        rowids, added = self._split(rowids)
         if not added.any():
             return self.bundle.row_columns(rowids)
         return Columns.merged(
@@ -289,11 +293,19 @@ class Snapshot:
 
     def signatures(self, rowids: np.ndarray) -> np.ndarray:
         """The reprint signatures of the given rows."""
-        rowids = np.asarray(rowids, dtype=np.int64)
-        added = rowids > self.base
+        rowids, added = self._split(rowids)
         if not added.any():
             return self.bundle.signatures(rowids)
-        out = np.empty((len(rowids), self.bundle.reprints.shape[1]), dtype=np.uint32)
-        out[~added] = self.bundle.signatures(rowids[~added])
-        out[added] = self.rows.signatures[rowids[added] - self.base - 1]
-        return out
+        return _merged_rows(
+            added,
+            self.bundle.signatures(rowids[~added]),
+            self.rows.signatures[rowids[added] - self.base - 1],
+        )
+
+
+def _merged_rows(pick: np.ndarray, unpicked: np.ndarray, picked: np.ndarray) -> np.ndarray:
+    """Rows from `picked` where the mask `pick` is set and from `unpicked` elsewhere, in order."""
+    out = np.empty((len(pick), *picked.shape[1:]), dtype=picked.dtype)
+    out[~pick] = unpicked
+    out[pick] = picked
+    return out
