@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from embeddings.errors import InputError, RowError
 from embeddings.text import content_hash
@@ -131,9 +131,18 @@ class Article(ArticleFields):
             raise ValueError("id contains control characters")
         return value
 
+    _hashed: tuple[str, str | None, str] | None = PrivateAttr(default=None)  # title, body, their hash
+
     def content_hash(self) -> str:
-        """SHA-256 of what is embedded (title and body), the embedding cache's key."""
-        return content_hash(self.title, self.body)
+        """SHA-256 of what is embedded (title and body), the embedding cache's key.
+
+        Computed once per title and body: a build asks for it once per signal and again for the store.
+        """
+        hashed = self._hashed
+        # `is`: a copy with another title or body (model_copy keeps private attributes) is hashed anew.
+        if hashed is None or hashed[0] is not self.title or hashed[1] is not self.body:
+            hashed = self._hashed = (self.title, self.body, content_hash(self.title, self.body))
+        return hashed[2]
 
 
 @dataclass

@@ -123,6 +123,22 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def _local_model(settings: Settings) -> tuple[Path, str] | None:
+    """The folder and spec name of the configured model when it is on disk (the default one is)."""
+    if settings.model == DEFAULT_MODEL:
+        return default_model_path(settings.cache_dir), DEFAULT_MODEL_NAME
+    folder = Path(settings.model).expanduser()
+    if not folder.exists():
+        return None  # a hub id
+    return folder, f"{folder.resolve().name}@{folder_fingerprint(folder)}"
+
+
+def _spec(settings: Settings, name: str, dimension: int) -> ModelSpec:
+    return ModelSpec(
+        name, dimension, settings.max_seq_length, _prefix_for(settings.model, settings.text_prefix)
+    )
+
+
 def load_encoder(settings: Settings, threads: int | None = None) -> Encoder:
     """Load the configured model with the configured backend (torch, or int8 ONNX Runtime).
 
@@ -132,27 +148,23 @@ def load_encoder(settings: Settings, threads: int | None = None) -> Encoder:
         return load_sentence_transformer(settings)
     from embeddings.onnx_model import export_dir, load_onnx_encoder
 
-    if settings.model == DEFAULT_MODEL:
-        folder, name = default_model_path(settings.cache_dir), DEFAULT_MODEL_NAME
-        target = export_dir(settings.cache_dir, folder.name)
-    else:
-        folder = Path(settings.model).expanduser()
-        if not folder.is_dir():
-            raise ModelError(
-                f"the ONNX backend needs a local model folder, not {settings.model!r} "
-                "(a hub id works with RELATED_BACKEND=torch)"
-            )
-        fingerprint = folder_fingerprint(folder)
-        name = f"{folder.resolve().name}@{fingerprint}"
-        target = export_dir(settings.cache_dir, f"{folder.resolve().name}-{fingerprint}")
+    local = _local_model(settings)
+    if local is None or not local[0].is_dir():
+        raise ModelError(
+            f"the ONNX backend needs a local model folder, not {settings.model!r} "
+            "(a hub id works with RELATED_BACKEND=torch)"
+        )
+    folder, name = local
+    # The export is named by the folder (and, for a folder of yours, by its fingerprint).
+    target = export_dir(
+        settings.cache_dir, folder.name if settings.model == DEFAULT_MODEL else name.replace("@", "-")
+    )
     try:
         pooling = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
         dimension = int(pooling["word_embedding_dimension"])
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"{folder}: cannot read the embedding dimension ({exc})") from exc
-    spec = ModelSpec(
-        name, dimension, settings.max_seq_length, _prefix_for(settings.model, settings.text_prefix)
-    )
+    spec = _spec(settings, name, dimension)
     encoder = load_onnx_encoder(folder, target, spec, threads)
     log.info(
         "loaded model %s (dimension %d, %d tokens)", encoder.spec.name, dimension, settings.max_seq_length
@@ -162,12 +174,8 @@ def load_encoder(settings: Settings, threads: int | None = None) -> Encoder:
 
 def load_sentence_transformer(settings: Settings) -> SentenceTransformerEncoder:
     """Load the configured model ('default', a local folder or a hub id) on the CPU with torch."""
-    if settings.model == DEFAULT_MODEL:
-        path, name = str(default_model_path(settings.cache_dir)), DEFAULT_MODEL_NAME
-    else:
-        local = Path(settings.model).expanduser()
-        path = str(local) if local.exists() else settings.model
-        name = f"{local.resolve().name}@{folder_fingerprint(local)}" if local.exists() else settings.model
+    local = _local_model(settings)
+    path, name = (str(local[0]), local[1]) if local else (settings.model, settings.model)
     # Quiet the "loading weights" bars and the tokenizer fork warnings of the libraries.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
@@ -184,8 +192,6 @@ def load_sentence_transformer(settings: Settings) -> SentenceTransformerEncoder:
     dimension = get_dimension()
     if not dimension:
         raise ModelError(f"model {settings.model!r} does not report an embedding dimension")
-    spec = ModelSpec(
-        name, int(dimension), settings.max_seq_length, _prefix_for(settings.model, settings.text_prefix)
-    )
+    spec = _spec(settings, name, int(dimension))
     log.info("loaded model %s (dimension %d, %d tokens)", name, dimension, settings.max_seq_length)
     return SentenceTransformerEncoder(model, spec)

@@ -81,14 +81,8 @@ def internal_error() -> JSONResponse:
     return error_response(500, "internal_error", "internal error; the service log has the details")
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return internal_error()
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Register the translation of every error to the one shape."""
     app.add_exception_handler(RelatedArticlesError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)

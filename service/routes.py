@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -47,12 +46,9 @@ from service.schemas import (
 router = APIRouter()
 
 
-def _json(body: BaseModel) -> Response:
-    """`body` as FastAPI's JSONResponse writes it, without validating the returned model once more."""
-    content = json.dumps(
-        body.model_dump(mode="json"), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    )
-    return Response(content.encode("utf-8"), media_type="application/json")
+def _json(body: BaseModel) -> JSONResponse:
+    """`body` as FastAPI would answer it, without validating the returned model once more."""
+    return JSONResponse(body.model_dump(mode="json"))
 
 
 ArticleId = Annotated[
@@ -84,7 +80,7 @@ def related_for_article(
     k: KDep = None,
     exclude: ExcludeDep = None,
     explain: ExplainDep = False,
-) -> Response:
+) -> JSONResponse:
     """Articles related to an indexed article, best first; never the article itself or a copy of it."""
     query = RelatedQuery(
         k=k or settings.default_k, filters=filters, exclude=split_values(exclude), policy=policy
@@ -110,7 +106,7 @@ def related_for_text(
     encoders: EncodersDep,
     policy: PolicyDep,
     metrics: MetricsDep,
-) -> Response:
+) -> JSONResponse:
     """Articles related to an article that is not indexed yet (e.g. a CMS preview)."""
     filters = make_filters(request.lang, request.section, request.since, request.until)
     exclude = (*request.exclude, request.id) if request.id else tuple(request.exclude)

@@ -188,3 +188,11 @@ def _empty_dir(tmp_path: Path) -> Path:
     empty = tmp_path / "empty"
     empty.mkdir()
     return empty
+
+
+def test_a_copy_with_another_text_gets_its_own_content_hash() -> None:
+    original = Article(id="1", title="T", body="B")
+    assert original.content_hash() == original.content_hash()  # computed once, then kept
+    retitled = original.model_copy(update={"title": "T2"})
+    assert retitled.content_hash() == Article(id="1", title="T2", body="B").content_hash()
+    assert retitled.content_hash() != original.content_hash()
