@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.articles import parse_field_map, read_articles
-from embeddings.model import Encoder, load_encoder
+from embeddings.articles.readers import parse_field_map, read_articles
+from embeddings.articles.text import article_text
+from embeddings.model.encoders import Encoder, load_encoder
 from embeddings.settings import Settings
-from embeddings.text import article_text
 
 
 def timed(encoder: Encoder, texts: list[str]) -> tuple[float, np.ndarray]:

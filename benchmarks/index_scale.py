@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from embeddings import bundle as bundles_mod
-from embeddings.index import IndexKind, VectorIndex
-from embeddings.signals import MAIN
+from embeddings.index.vector_index import IndexKind, VectorIndex
+from embeddings.index.versions import load_current
+from embeddings.vectors import MAIN
 
 
 def synthetic(base: np.ndarray, n: int, noise: float, seed: int, shuffle: bool = True) -> np.ndarray:
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     kinds: list[IndexKind] = args.kinds.split(",")
-    bundle = bundles_mod.load_current(args.bundles)
+    bundle = load_current(args.bundles)
     base = np.ascontiguousarray(bundle.signals[MAIN])
     bundle.close()
     results: dict[str, Any] = {

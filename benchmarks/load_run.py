@@ -28,19 +28,19 @@ import numpy as np
 
 from benchmarks.related_latency import pick_ids, summarize
 from benchmarks.serving import serving
-from embeddings import bundle as bundles_mod
+from embeddings.index.versions import VERSIONS, current_target, load_current, publish
 
 KEY = "load-run-key"
 
 
 def scratch_copy(bundles: Path, into: Path) -> Path:
     """A bundles directory holding only the published version of `bundles` (no write log, no cache)."""
-    target = bundles_mod.current_target(bundles)
+    target = current_target(bundles)
     if target is None:
         raise SystemExit(f"no bundle published in {bundles}")
     copy = into / "bundles"
-    shutil.copytree(target, copy / bundles_mod.VERSIONS / target.name)
-    bundles_mod.publish(copy, copy / bundles_mod.VERSIONS / target.name)
+    shutil.copytree(target, copy / VERSIONS / target.name)
+    publish(copy, copy / VERSIONS / target.name)
     return copy
 
 
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    bundle = bundles_mod.load_current(args.bundles)
+    bundle = load_current(args.bundles)
     ids = pick_ids(bundle, 5000, args.seed)
     fields = ("title", "body", "lang", "published_at", "section", "source", "url")
     articles = []

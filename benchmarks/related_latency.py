@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.serving import serving
-from embeddings import bundle as bundles_mod
-from embeddings.policy import ListPolicy
-from embeddings.related import RelatedFinder, RelatedQuery
-from embeddings.scorer import load_scorer
+from embeddings.index.bundle import Bundle
+from embeddings.index.versions import load_current
+from embeddings.ranking.finder import RelatedFinder, RelatedQuery
+from embeddings.ranking.policy import ListPolicy
+from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
 
 
@@ -40,7 +41,7 @@ def summarize(samples_ms: list[float], seconds: float) -> dict[str, float]:
     }
 
 
-def pick_ids(bundle: bundles_mod.Bundle, n: int, seed: int) -> list[str]:
+def pick_ids(bundle: Bundle, n: int, seed: int) -> list[str]:
     """`n` article ids drawn at random (with replacement) from the bundle."""
     rng = np.random.default_rng(seed)
     rowids = rng.choice(bundle.index.ids(), size=n)
@@ -59,7 +60,7 @@ BASELINE_ENV = {
 }
 
 
-def in_process(bundle: bundles_mod.Bundle, ids: list[str], k: int, settings: Settings) -> dict[str, Any]:
+def in_process(bundle: Bundle, ids: list[str], k: int, settings: Settings) -> dict[str, Any]:
     """Time RelatedFinder.for_article directly (what a route does, minus HTTP), both rankers alternating."""
     import faiss
     import threadpoolctl
@@ -161,7 +162,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    bundle = bundles_mod.load_current(args.bundles)
+    bundle = load_current(args.bundles)
     ids = pick_ids(bundle, args.requests, args.seed)
     settings = Settings(bundles=args.bundles)
     results: dict[str, Any] = {"bundle": bundle.version, "articles": len(bundle.store), "k": args.k}

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.index_scale import synthetic
-from embeddings import bundle as bundles_mod
-from embeddings.articles import Article
-from embeddings.build import write_bundle
-from embeddings.model import ModelSpec
+from embeddings.articles.article import Article
+from embeddings.build.bundle_writer import write_bundle
+from embeddings.index.versions import build_lock, load_current, new_version
 from embeddings.settings import Settings
+from embeddings.vectors import ModelSpec
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     started = time.perf_counter()
-    real = bundles_mod.load_current(args.bundles)
+    real = load_current(args.bundles)
     rng = np.random.default_rng(args.seed)
     source = rng.integers(1, len(real) + 1, args.size)
     stored = real.store.get_many(sorted(set(source.tolist())))
@@ -65,10 +65,10 @@ def main() -> None:
     redraw = rng.random(reprints.shape) < 0.75
     reprints[redraw] = rng.integers(0, 2**32 - 1, int(redraw.sum()), dtype=np.uint32)
     settings = Settings(bundles=args.out, index_kind="auto")
-    with bundles_mod.build_lock(args.out):
+    with build_lock(args.out):
         final, count = write_bundle(
             settings,
-            bundles_mod.new_version(),
+            new_version(),
             articles,
             signals,
             reprints,

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from embeddings import logs
-from embeddings.articles import parse_field_map
-from embeddings.build import build_bundle
+from embeddings.articles.readers import parse_field_map
+from embeddings.build.rebuild import build_bundle
 from embeddings.errors import InputError, RelatedArticlesError
-from embeddings.scorer import COSINE_SCORER, Scorer, load_scorer, save_scorer
+from embeddings.model.signals import load_signal_encoders
+from embeddings.ranking.scorer import COSINE_SCORER, Scorer, load_scorer, save_scorer
 from embeddings.settings import Settings, load_settings
-from embeddings.signals import MAIN, SIGNALS, load_signal_encoders
+from embeddings.vectors import MAIN, SIGNALS
 
 if TYPE_CHECKING:
-    from embeddings.ranking_eval import Ranker
+    from embeddings.evaluation.retrieval import Ranker
 
 log = logging.getLogger("related_articles")
 
@@ -132,8 +133,8 @@ def add_evaluate_ranking(modes: argparse._SubParsersAction[argparse.ArgumentPars
 def _rankers(settings: Settings) -> list[Ranker]:
     """The baseline (plain cosine, no policy, reprints by text hash, title and cosine only), the scorer
     alone, and the service as configured."""
-    from embeddings.policy import ListPolicy
-    from embeddings.ranking_eval import Ranker
+    from embeddings.evaluation.retrieval import Ranker
+    from embeddings.ranking.policy import ListPolicy
 
     scorer = load_scorer(settings.scorer)
     baseline = Ranker("baseline: cosine, no policy", load_scorer(COSINE_SCORER), ListPolicy.off(), plain=True)
@@ -148,8 +149,8 @@ def _rankers(settings: Settings) -> list[Ranker]:
 
 def run_evaluate_retrieval(args: argparse.Namespace) -> int:
     """`related-articles evaluate retrieval`."""
-    from embeddings.evaluate import read_pairs
-    from embeddings.ranking_eval import (
+    from embeddings.evaluation.pairs import read_pairs
+    from embeddings.evaluation.retrieval import (
         build_corpus_bundle,
         evaluate_retrieval,
         read_distractors,
@@ -188,13 +189,13 @@ def run_evaluate_retrieval(args: argparse.Namespace) -> int:
 
 def run_evaluate_lists(args: argparse.Namespace) -> int:
     """`related-articles evaluate lists`."""
-    from embeddings import bundle as bundles_mod
-    from embeddings.ranking_eval import list_statistics, sample_ids
-    from embeddings.related import RelatedFinder
+    from embeddings.evaluation.retrieval import list_statistics, sample_ids
+    from embeddings.index.versions import load_current
+    from embeddings.ranking.finder import RelatedFinder
 
     settings = settings_from(args)
     configure_logging(settings.log_level)
-    bundle = bundles_mod.load_current(settings.bundles)
+    bundle = load_current(settings.bundles)
     try:
         result: dict[str, Any] = {"bundle": bundle.version, "rankers": {}}
         for ranker in _rankers(settings):
@@ -227,7 +228,7 @@ def _write_json(path: Path | None, result: dict[str, Any]) -> None:
 
 
 def _pair_cosines(settings: Settings, pairs: list[Any], signals: list[str]) -> dict[str, Any]:
-    from embeddings.evaluate import pair_cosines
+    from embeddings.evaluation.pairs import pair_cosines
 
     encoders = load_signal_encoders(settings, signals)
     return pair_cosines(pairs, encoders, signals, evaluation_cache(settings), settings.batch_size)
@@ -235,7 +236,7 @@ def _pair_cosines(settings: Settings, pairs: list[Any], signals: list[str]) -> d
 
 def run_evaluate_pairs(args: argparse.Namespace) -> int:
     """`related-articles evaluate pairs`."""
-    from embeddings.evaluate import evaluate_pairs, read_pairs
+    from embeddings.evaluation.pairs import evaluate_pairs, read_pairs
 
     settings = settings_from(args)
     configure_logging(settings.log_level)
@@ -251,7 +252,7 @@ def run_evaluate_pairs(args: argparse.Namespace) -> int:
 
 def run_evaluate_fit(args: argparse.Namespace) -> int:
     """`related-articles evaluate fit`."""
-    from embeddings.evaluate import FITS, correlations, cross_validate, read_pairs
+    from embeddings.evaluation.pairs import FITS, correlations, cross_validate, read_pairs
 
     settings = settings_from(args)
     configure_logging(settings.log_level)

@@ -12,10 +12,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from embeddings import __version__
 from embeddings.errors import ModelError
-from embeddings.policy import ListPolicy
-from embeddings.scorer import load_scorer
+from embeddings.model.signals import SignalEncoders, load_signal_encoders
+from embeddings.ranking.policy import ListPolicy
+from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
-from embeddings.signals import SignalEncoders, load_signal_encoders
 from service.auth import is_writer
 from service.errors import install_error_handlers
 from service.metrics import Metrics

@@ -13,12 +13,12 @@ from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from embeddings.articles import language_code
+from embeddings.articles.article import language_code
 from embeddings.errors import InvalidQueryError
-from embeddings.policy import ListPolicy
+from embeddings.index.filters import Filters
+from embeddings.model.signals import SignalEncoders
+from embeddings.ranking.policy import ListPolicy
 from embeddings.settings import LangPolicy, Settings
-from embeddings.signals import SignalEncoders
-from embeddings.store import Filters
 from service.metrics import Metrics
 from service.state import LiveBundle, Loaded
 

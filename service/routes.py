@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from embeddings.articles import MAX_ID_LENGTH
+from embeddings.articles.article import MAX_ID_LENGTH
+from embeddings.articles.text import article_text, content_hash
 from embeddings.errors import ArticleNotFoundError
-from embeddings.related import Origin, RelatedQuery
-from embeddings.reprints import signature
-from embeddings.text import article_text, content_hash
+from embeddings.ranking.finder import Origin, RelatedQuery
+from embeddings.ranking.reprints import signature
 from service.deps import (
     EncodersDep,
     ExcludeDep,

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from embeddings.articles import MAX_ID_LENGTH, ArticleFields, language_code
-from embeddings.related import Hit
+from embeddings.articles.article import MAX_ID_LENGTH, ArticleFields, language_code
+from embeddings.index.store import StoredArticle
+from embeddings.ranking.finder import Hit
 from embeddings.settings import LangPolicy
-from embeddings.store import StoredArticle
 
 
 class ArticleRef(BaseModel):

@@ -9,15 +9,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from embeddings import bundle as bundles_mod
-from embeddings.bundle import Bundle
 from embeddings.errors import NotReadyError
-from embeddings.overlay import Snapshot
-from embeddings.related import RelatedFinder
-from embeddings.scorer import Scorer
+from embeddings.index.bundle import Bundle, load_bundle
+from embeddings.index.versions import current_target
+from embeddings.live.overlay import Snapshot
+from embeddings.live.write_log import Write, WriteLog, puts
+from embeddings.model.signals import SignalEncoders
+from embeddings.ranking.finder import RelatedFinder
+from embeddings.ranking.scorer import Scorer
 from embeddings.settings import Settings
-from embeddings.signals import SignalEncoders
-from embeddings.writes import Write, WriteLog, puts
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class LiveBundle:
     def refresh(self) -> bool:
         """Load the published bundle if it changed; return whether a new one was swapped in."""
         with self._lock:
-            target = bundles_mod.current_target(self._bundles)
+            target = current_target(self._bundles)
             current = self._loaded.target if self._loaded else None
             if target is None:
                 if current is None:
@@ -90,7 +90,7 @@ class LiveBundle:
                 self._drop_pending()
                 try:
                     needed = {n: self._encoders.encoders[n].spec.as_dict() for n in self._scorer.signals}
-                    bundle = bundles_mod.load_bundle(target, self._encoders.main.spec, signals=needed)
+                    bundle = load_bundle(target, self._encoders.main.spec, signals=needed)
                 except Exception as exc:  # damaged files fail in many ways (OSError, sqlite3, faiss)
                     self._refused = target
                     self.last_error = f"refused bundle {target.name}: {exc}"

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import ValidationError
 
-from embeddings.articles import MAX_ID_LENGTH, Article
+from embeddings.articles.article import MAX_ID_LENGTH, Article
 from embeddings.errors import InputError
-from embeddings.writes import Write, delete, puts
+from embeddings.live.write_log import Write, delete, puts
 from service.auth import require_writer
 from service.deps import EncodersDep, LiveDep, MetricsDep, SettingsDep
 from service.schemas import (

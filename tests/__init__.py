@@ -1,0 +1,1 @@
+"""The tests: one package per part of `embeddings/` (and `service/`), one module per source module."""

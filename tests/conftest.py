@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from embeddings.build import BuildReport, build_bundle
+from embeddings.build.rebuild import BuildReport, build_bundle
 from embeddings.cli import sample_corpus
-from embeddings.model import SentenceTransformerEncoder, load_sentence_transformer
+from embeddings.model.encoders import SentenceTransformerEncoder, load_sentence_transformer
+from embeddings.model.signals import SignalEncoders, signal_encoders
 from embeddings.settings import Settings
-from embeddings.signals import SIGNALS, SignalEncoders, signal_encoders
+from embeddings.vectors import SIGNALS
 from tests.fakes import HashingEncoder, fake_signals
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -83,3 +85,24 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]] | list[str]) -> Path:
 needs_shared = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason="shared data sets not present beside the checkout"
 )
+
+
+TOPICS = ["harbour strike dockers", "central bank rates", "desert locust swarm", "football cup final"]
+
+
+def corpus_rows(n: int = 24) -> list[dict[str, Any]]:
+    """Articles on four topics, in three languages, some undated, over a month."""
+    rows = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        row: dict[str, Any] = {
+            "id": f"a{i:02d}",
+            "title": f"{topic} report {i}",
+            "body": f"{topic} {topic} update number {i} with details {i * 7}",
+            "lang": ["ar", "en", "fr"][i % 3],
+            "section": ["world", "economy"][i % 2],
+        }
+        if i % 5:
+            row["published_at"] = (datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(days=i)).isoformat()
+        rows.append(row)
+    return rows

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embeddings.model import ModelSpec
-from embeddings.signals import HEAD, MAIN, USE, SignalEncoders
+from embeddings.model.signals import SignalEncoders
+from embeddings.vectors import HEAD, MAIN, USE, ModelSpec
 
 
 class HashingEncoder:

@@ -1,0 +1,138 @@
+"""The Article model: a news article as the publisher gives it, validated field by field."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from embeddings.articles.text import content_hash
+
+MAX_ID_LENGTH = 256
+MIN_YEAR, MAX_YEAR = 1000, 9998
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LANG = re.compile(r"^[a-z]{2}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+FIELDS = ("id", "title", "body", "url", "lang", "published_at", "section", "keywords", "source")
+
+
+# ISO 639-1: the two-letter codes a `lang` may take.
+_ISO_639_1 = (
+    "aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de "
+    "dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia "
+    "id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo "
+    "lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl "
+    "ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk "
+    "tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu "
+)
+LANGUAGES = frozenset(_ISO_639_1.split())
+
+
+def language_code(value: str) -> str:
+    """The lower-cased ISO 639-1 code, or ValueError for anything else."""
+    code = value.strip().lower()
+    if not _LANG.match(code) or code not in LANGUAGES:
+        raise ValueError(f"lang must be an ISO 639-1 language code (e.g. 'ar', 'en'), got {value!r}")
+    return code
+
+
+class ArticleFields(BaseModel):
+    """An article's fields but its id: `title` is required."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+    title: str = Field(min_length=1)
+    body: str = ""
+    url: str | None = None
+    lang: str | None = None
+    published_at: datetime | None = None
+    section: str | None = None
+    keywords: tuple[str, ...] = ()
+    source: str | None = None
+
+    @field_validator("lang")
+    @classmethod
+    def _iso_639_1(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        return language_code(value)
+
+    @field_validator("published_at", mode="before")
+    @classmethod
+    def _iso_8601_only(cls, value: Any) -> Any:
+        # Pydantic would read a bare number ("2026", 1700000000) as seconds since 1970.
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+            raise ValueError(f"published_at must be an ISO 8601 date, got {value!r}")
+        return value.strip()
+
+    @field_validator("published_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # Naive timestamps are taken as UTC so that every stored date compares with every other.
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        try:
+            year = value.astimezone(UTC).year
+        except OverflowError:
+            year = 0
+        if not MIN_YEAR <= year <= MAX_YEAR:  # dates must convert to and from epoch seconds anywhere
+            raise ValueError(f"published_at must fall in the years {MIN_YEAR} to {MAX_YEAR}")
+        return value
+
+    @field_validator("url", "section", "source", mode="before")
+    @classmethod
+    def _empty_is_missing(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _missing_body_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _keyword_list(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return ()
+        if isinstance(value, str):
+            # CSV cells carry keywords as a JSON list or as text separated by ';' or ','.
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else re.split(r"[;,،]", text)
+        if isinstance(value, list | tuple):
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        return value
+
+
+class Article(ArticleFields):
+    """A news article as the publisher gives it; `id` and `title` are required."""
+
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+
+    @field_validator("id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("id contains control characters")
+        return value
+
+    _hashed: tuple[str, str | None, str] | None = PrivateAttr(default=None)  # title, body, their hash
+
+    def content_hash(self) -> str:
+        """SHA-256 of what is embedded (title and body), the embedding cache's key.
+
+        Computed once per title and body: a build asks for it once per signal and again for the store.
+        """
+        hashed = self._hashed
+        # `is`: a copy with another title or body (model_copy keeps private attributes) is hashed anew.
+        if hashed is None or hashed[0] is not self.title or hashed[1] is not self.body:
+            hashed = self._hashed = (self.title, self.body, content_hash(self.title, self.body))
+        return hashed[2]

@@ -1,0 +1,298 @@
+"""Evaluate the lists the service returns: retrieval against scored pairs, and list statistics."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from embeddings.articles.article import Article
+from embeddings.articles.readers import read_articles
+from embeddings.articles.text import article_text
+from embeddings.build.rebuild import build_bundle
+from embeddings.errors import BundleCorruptError
+from embeddings.evaluation.pairs import FITS, ScoredPair, fold_of, text_article
+from embeddings.index.bundle import Bundle
+from embeddings.index.columns import title_key
+from embeddings.index.versions import load_current
+from embeddings.model.signals import SignalEncoders
+from embeddings.ranking.finder import Hit, RelatedFinder, RelatedQuery
+from embeddings.ranking.policy import ListPolicy
+from embeddings.ranking.reprints import overlap
+from embeddings.ranking.scorer import COSINE_SCORER, Scorer
+from embeddings.settings import Settings
+from embeddings.vectors import MAIN
+
+RELEVANT_OVERALL = 1.5  # pairs at or below this score are the same story
+LIST_DEPTH = 10  # MRR@10 and nDCG@10
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """A named way to rank: a scorer, a list policy, and whether it is the plain baseline pipeline."""
+
+    name: str
+    scorer: Scorer
+    policy: ListPolicy
+    plain: bool = False  # see RelatedFinder.from_settings
+
+
+@dataclass(frozen=True)
+class RetrievalQuery:
+    """One side of a same-story pair, the other side it should find, and its own versions to set aside.
+
+    Machine-translated rows repeat a pair in other languages: every version of the other side is
+    relevant, and the query's own versions (translations of the query itself) are left out of the list.
+    """
+
+    query_id: str
+    relevant: frozenset[str]
+    own_versions: frozenset[str]
+    lang: str
+    group: str
+
+
+def _side_id(side: tuple[str, str]) -> str:
+    return "pair-" + hashlib.sha256(repr(side).encode()).hexdigest()[:16]
+
+
+def retrieval_corpus(
+    pairs: Sequence[ScoredPair], distractors: Sequence[Article]
+) -> tuple[list[Article], list[RetrievalQuery]]:
+    """Every pair side once, plus the distractors; and each same-story pair's two queries."""
+    corpus: dict[str, Article] = {}
+    for pair in pairs:
+        for side in (pair.side1, pair.side2):
+            corpus.setdefault(_side_id(side), text_article(_side_id(side), side))
+    texts = {article_text(a.title, a.body) for a in corpus.values()}
+    for article in distractors:
+        if article_text(article.title, article.body) not in texts:
+            ident = "distractor-" + article.id
+            corpus.setdefault(ident, article.model_copy(update={"id": ident}))
+    versions: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for pair in pairs:
+        versions[(pair.group, 1)].add(_side_id(pair.side1))
+        versions[(pair.group, 2)].add(_side_id(pair.side2))
+    queries = []
+    for pair in pairs:
+        if pair.overall > RELEVANT_OVERALL:
+            continue
+        for this, other in ((1, 2), (2, 1)):
+            query = _side_id(pair.side1 if this == 1 else pair.side2)
+            relevant = versions[(pair.group, other)] - {query}
+            if relevant:
+                own = versions[(pair.group, this)] - {query} - relevant
+                queries.append(
+                    RetrievalQuery(query, frozenset(relevant), frozenset(own), pair.lang, pair.group)
+                )
+    return list(corpus.values()), queries
+
+
+def read_distractors(
+    path: Path, field_map: dict[str, str], limit: int | None, seed: int = 0
+) -> list[Article]:
+    """Valid articles of a distractor archive (bad rows are skipped), optionally a seeded sample."""
+    articles = read_articles(path, field_map).articles
+    if limit is not None and limit < len(articles):
+        articles = random.Random(seed).sample(articles, limit)
+    return articles
+
+
+def build_corpus_bundle(
+    articles: Sequence[Article],
+    settings: Settings,
+    encoders_factory: Callable[[], SignalEncoders],
+    workdir: Path,
+) -> Path:
+    """Build a bundle of `articles` with the real build; return its bundles directory."""
+    source = workdir / "corpus.jsonl"
+    with source.open("w", encoding="utf-8") as handle:
+        for article in articles:
+            handle.write(article.model_dump_json(exclude_none=True) + "\n")
+    bundles = workdir / "bundles"
+    local = settings.model_copy(update={"bundles": bundles, "skip_invalid": False})
+    build_bundle(local, source, encoders_factory, progress=True)
+    return bundles
+
+
+def _rank_of(hits: Sequence[Hit], relevant: frozenset[str]) -> int | None:
+    for position, hit in enumerate(hits, start=1):
+        if hit.article.id in relevant or relevant & set(hit.copies):
+            return position
+    return None
+
+
+def _retrieval_figures(ranks: Sequence[int | None]) -> dict[str, Any]:
+    n = len(ranks)
+    found = [r for r in ranks if r is not None]
+    return {
+        "queries": n,
+        "recall@1": round(sum(r <= 1 for r in found) / n, 4) if n else None,
+        "recall@4": round(sum(r <= 4 for r in found) / n, 4) if n else None,
+        "mrr@10": round(sum(1.0 / r for r in found if r <= LIST_DEPTH) / n, 4) if n else None,
+        "ndcg@10": round(sum(1.0 / np.log2(r + 1) for r in found if r <= LIST_DEPTH) / n, 4) if n else None,
+    }
+
+
+def _ranks(finder: RelatedFinder, queries: Sequence[RetrievalQuery], policy: ListPolicy) -> list[int | None]:
+    ranks = []
+    for q in queries:
+        request = RelatedQuery(k=LIST_DEPTH, policy=policy, exclude=tuple(sorted(q.own_versions)))
+        ranks.append(_rank_of(finder.for_article(q.query_id, request)[1], q.relevant))
+    return ranks
+
+
+def _figures_by_lang(queries: Sequence[RetrievalQuery], ranks: Sequence[int | None]) -> dict[str, Any]:
+    by_lang: dict[str, list[int | None]] = defaultdict(list)
+    for query, rank in zip(queries, ranks, strict=True):
+        by_lang[query.lang].append(rank)
+    figures = _retrieval_figures(ranks)
+    figures["by_lang"] = {lang: _retrieval_figures(r) for lang, r in sorted(by_lang.items())}
+    return figures
+
+
+def _bundle_pair_cosines(
+    bundle: Bundle, pairs: Sequence[ScoredPair], signals: Sequence[str]
+) -> dict[str, np.ndarray]:
+    rowid = {}
+    for pair in pairs:
+        for side in (pair.side1, pair.side2):
+            ident = _side_id(side)
+            if ident not in rowid:
+                article = bundle.store.get(ident)
+                if article is None:
+                    raise BundleCorruptError(f"the evaluation bundle lacks the pair text {ident}")
+                rowid[ident] = article.rowid
+    first = np.array([rowid[_side_id(p.side1)] for p in pairs])
+    second = np.array([rowid[_side_id(p.side2)] for p in pairs])
+    return {
+        n: np.einsum("ij,ij->i", bundle.vectors(n, first), bundle.vectors(n, second)).astype(np.float64)
+        for n in signals
+    }
+
+
+def cross_validated_ranks(
+    bundle: Bundle,
+    pairs: Sequence[ScoredPair],
+    queries: Sequence[RetrievalQuery],
+    ranker: Ranker,
+    kind: str,
+    settings: Settings,
+    folds: int = 5,
+) -> list[int | None]:
+    """Ranks from scorers of `kind` fitted without the query's fold (its pair group never in training)."""
+    cosines = _bundle_pair_cosines(bundle, pairs, ranker.scorer.signals)
+    pair_fold = np.array([fold_of(p.group, folds) for p in pairs])
+    ranks: dict[int, int | None] = {}
+    for f in range(folds):
+        held_out = [i for i, q in enumerate(queries) if fold_of(q.group, folds) == f]
+        train = pair_fold != f
+        if not held_out or not train.any():
+            continue
+        train_pairs = [p for p, t in zip(pairs, train, strict=True) if t]
+        config = FITS[kind](train_pairs, {n: c[train] for n, c in cosines.items()}, f"cv-{f}", "")
+        finder = RelatedFinder.from_settings(bundle, Scorer(config), settings, ranker.plain)
+        fold_ranks = _ranks(finder, [queries[i] for i in held_out], ranker.policy)
+        ranks.update(zip(held_out, fold_ranks, strict=True))
+    return [ranks.get(i) for i in range(len(queries))]
+
+
+def evaluate_retrieval(
+    bundles: Path,
+    pairs: Sequence[ScoredPair],
+    queries: Sequence[RetrievalQuery],
+    rankers: Sequence[Ranker],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Recall@1, recall@4, MRR@10 and nDCG@10 of each ranker's lists, overall and per language pair.
+
+    A ranker whose scorer was fitted on labelled pairs is also scored by cross-validation: each
+    query ranked by a scorer of the same kind fitted on the other folds' pairs.
+    """
+    bundle = load_current(bundles)
+    try:
+        result: dict[str, Any] = {"corpus": len(bundle.store), "queries": len(queries), "rankers": {}}
+        for ranker in rankers:
+            finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.plain)
+            result["rankers"][ranker.name] = _figures_by_lang(queries, _ranks(finder, queries, ranker.policy))
+            kind = str(ranker.scorer.config.fitted_on.get("kind"))
+            if kind in FITS and ranker.scorer.name != COSINE_SCORER:
+                ranks = cross_validated_ranks(bundle, pairs, queries, ranker, kind, settings)
+                result["rankers"][f"{ranker.name} (cross-validated)"] = _figures_by_lang(queries, ranks)
+        return result
+    finally:
+        bundle.close()
+
+
+def list_statistics(
+    finder: RelatedFinder,
+    article_ids: Sequence[str],
+    k: int,
+    policy: ListPolicy,
+    story_threshold: float,
+    reprint_overlap: float,
+) -> dict[str, Any]:
+    """What the lists of `article_ids` look like: reprints, languages, date gaps, short lists."""
+    with_story_pair = with_reprint_pair = short = same_lang = results = 0
+    gaps: list[float] = []
+    for ident in article_ids:
+        article, hits = finder.for_article(ident, RelatedQuery(k=k, policy=policy))
+        results += len(hits)
+        short += len(hits) < k
+        same_lang += sum(h.article.lang == article.lang for h in hits)
+        if article.published_at:
+            gaps += [
+                abs((h.article.published_at - article.published_at).total_seconds()) / 86400
+                for h in hits
+                if h.article.published_at
+            ]
+        with_story_pair += _has_story_pair(finder, hits, story_threshold)
+        with_reprint_pair += _has_reprint_pair(finder, hits, reprint_overlap)
+    n = len(article_ids)
+    return {
+        "lists": n,
+        "k": k,
+        "results": results,
+        "share_lists_with_two_from_one_story": round(with_story_pair / n, 4) if n else None,
+        "share_lists_with_two_reprints": round(with_reprint_pair / n, 4) if n else None,
+        "share_results_in_query_language": round(same_lang / results, 4) if results else None,
+        "median_age_gap_days": round(median(gaps), 3) if gaps else None,
+        "share_lists_shorter_than_k": round(short / n, 4) if n else None,
+    }
+
+
+def _has_story_pair(finder: RelatedFinder, hits: Sequence[Hit], threshold: float) -> bool:
+    """Whether two results are versions of one report (same title words, or main cosine >= threshold)."""
+    if len(hits) < 2:
+        return False
+    keys = [title_key(h.article.title) for h in hits]
+    if len(set(keys)) < len(keys):
+        return True
+    vectors = finder.corpus.vectors(MAIN, np.array([h.article.rowid for h in hits]))
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -1.0)
+    return bool(similarity.max() >= threshold)
+
+
+def _has_reprint_pair(finder: RelatedFinder, hits: Sequence[Hit], threshold: float) -> bool:
+    """Whether two results share at least `threshold` of their words."""
+    if len(hits) < 2:
+        return False
+    signatures = finder.corpus.signatures(np.array([h.article.rowid for h in hits]))
+    shared = overlap(signatures, signatures)
+    return bool(np.triu(shared >= threshold, k=1).any())
+
+
+def sample_ids(bundle: Bundle, count: int | None, seed: int) -> list[str]:
+    """A seeded sample of the bundle's article ids (all of them when `count` is None)."""
+    ids = bundle.store.all_ids()
+    if count is None or count >= len(ids):
+        return ids
+    return random.Random(seed).sample(ids, count)

@@ -1,0 +1,273 @@
+"""The write log: every acknowledged write, durable before it is acknowledged, replayed after a restart.
+
+`<bundles>/writes.sqlite` holds one row per write in the order it was applied (`seq`), with the
+article and its signal vectors for a put, so a restart replays writes without embedding anything.
+SQLite runs in WAL mode with `synchronous=FULL`: a commit returns once the log is fsynced.
+
+A build folds the log in (the last write of each id wins over the input archive) and records the
+log's id and the last sequence number it read in its manifest; the service replays only the writes
+after it, or every write when the manifest names another log.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from embeddings.articles.article import Article
+from embeddings.articles.text import article_text
+from embeddings.errors import WriteLogError
+from embeddings.model.signals import SignalEncoders
+from embeddings.ranking.reprints import NO_SIGNATURE, signature
+
+Op = Literal["put", "delete"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS writes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
+    id TEXT NOT NULL,
+    article TEXT,                   -- JSON of the article, for a put
+    signature BLOB,                 -- its reprint signature (uint32), for a put
+    written_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS writes_id ON writes(id, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS write_vectors (
+    seq INTEGER NOT NULL REFERENCES writes(seq),
+    signal TEXT NOT NULL,
+    spec TEXT NOT NULL,             -- JSON of the encoder spec that made the vector
+    vector BLOB NOT NULL,           -- float32
+    PRIMARY KEY (seq, signal)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write: a put (insert or replace) carries the article, its vectors and reprint signature."""
+
+    op: Op
+    article_id: str
+    article: Article | None = None
+    vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
+    specs: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    signature: np.ndarray = field(default_factory=lambda: NO_SIGNATURE)
+    seq: int = 0  # assigned by the log
+
+
+def puts(articles: Sequence[Article], encoders: SignalEncoders, batch_size: int = 32) -> list[Write]:
+    """Puts of `articles`, embedded in batches."""
+    texts = [article_text(a.title, a.body) for a in articles]
+    vectors = encoders.encode(texts, batch_size=batch_size) if texts else {}
+    specs = encoders.specs()
+    return [
+        Write(
+            "put",
+            a.id,
+            a,
+            {name: rows[i] for name, rows in vectors.items()},
+            specs,
+            signature(texts[i]),
+        )
+        for i, a in enumerate(articles)
+    ]
+
+
+def delete(article_id: str) -> Write:
+    """A delete of `article_id` (recorded even if the id is unknown, so no rebuild brings it back)."""
+    return Write("delete", article_id)
+
+
+class WriteLog:
+    """The SQLite write log: append durably, read back in order."""
+
+    def __init__(self, path: Path, create: bool = True) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.is_file():
+                raise WriteLogError(f"no write log at {path}")
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(SCHEMA)
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
+            else:
+                self._db.execute("PRAGMA query_only=ON")  # a build only reads the service's log
+            found = self._db.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
+            self.log_id: str | None = found[0] if found else None
+        except (OSError, sqlite3.Error) as exc:
+            raise WriteLogError(f"cannot open the write log {path}: {exc}") from exc
+
+    def append(self, writes: Sequence[Write]) -> list[Write]:
+        """Write `writes` in one transaction; return them with their sequence numbers once on disk."""
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        out: list[Write] = []
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for w in writes:
+                    article = w.article.model_dump_json() if w.article is not None else None
+                    blob = np.asarray(w.signature, dtype=np.uint32).tobytes() if w.article else None
+                    cursor = self._db.execute(
+                        "INSERT INTO writes (op, id, article, signature, written_at) VALUES (?,?,?,?,?)",
+                        (w.op, w.article_id, article, blob, now),
+                    )
+                    seq = int(cursor.lastrowid or 0)
+                    self._db.executemany(
+                        "INSERT INTO write_vectors VALUES (?,?,?,?)",
+                        [
+                            (
+                                seq,
+                                name,
+                                json.dumps(w.specs[name], sort_keys=True),
+                                np.asarray(v, np.float32).tobytes(),
+                            )
+                            for name, v in w.vectors.items()
+                        ],
+                    )
+                    out.append(Write(w.op, w.article_id, w.article, w.vectors, w.specs, w.signature, seq))
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise WriteLogError(f"cannot write to the write log {self.path}: {exc}") from exc
+                raise
+        return out
+
+    def last_seq(self) -> int:
+        """The sequence number of the last write (0 when the log is empty)."""
+        with self._lock:
+            (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM writes").fetchone()
+        return int(seq)
+
+    def number_after(self, seq: int) -> None:
+        """Number the next writes after `seq` at least (sequence numbers are never reused)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                updated = self._db.execute(
+                    "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'writes'", (seq,)
+                ).rowcount
+                if not updated:
+                    self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('writes', ?)", (seq,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def folding(self) -> tuple[int, dict[str, Write]]:
+        """The last sequence number and the last write of each id up to it, read in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                (through,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM writes").fetchone()
+                latest = self._latest(int(through))
+            finally:
+                self._db.execute("COMMIT")
+        return int(through), latest
+
+    def read(self, after: int = 0) -> list[Write]:
+        """The writes after sequence number `after`, in order."""
+        with self._lock:
+            return self._rows("seq > ?", (after,))
+
+    def _latest(self, through: int) -> dict[str, Write]:
+        where = "seq IN (SELECT max(seq) FROM writes WHERE seq <= ? GROUP BY id)"
+        return {w.article_id: w for w in self._rows(where, (through,))}
+
+    def _rows(self, where: str, params: tuple[object, ...]) -> list[Write]:
+        """The writes matching `where` (the caller holds the lock)."""
+        rows = self._db.execute(
+            f"SELECT seq, op, id, article, signature FROM writes WHERE {where} ORDER BY seq", params
+        ).fetchall()
+        vector_rows = self._db.execute(
+            f"SELECT seq, signal, spec, vector FROM write_vectors WHERE {where}", params
+        ).fetchall()
+        vectors: dict[int, dict[str, np.ndarray]] = {}
+        specs: dict[int, dict[str, dict[str, Any]]] = {}
+        for seq, name, spec, blob in vector_rows:
+            vectors.setdefault(seq, {})[name] = np.frombuffer(blob, dtype=np.float32)
+            specs.setdefault(seq, {})[name] = json.loads(spec)
+        out = []
+        for seq, op, ident, article, blob in rows:
+            if op == "delete":
+                out.append(Write("delete", ident, seq=seq))
+                continue
+            out.append(
+                Write(
+                    "put",
+                    ident,
+                    Article.model_validate_json(article),
+                    vectors.get(seq, {}),
+                    specs.get(seq, {}),
+                    np.frombuffer(blob, dtype=np.uint32),
+                    seq,
+                )
+            )
+        return out
+
+    def compact(self) -> int:
+        """Drop the writes a later write of the same id supersedes; return how many.
+
+        Always safe: a replay or fold that would read a dropped write reads the later one too, and
+        the last write of an id decides its state.
+        """
+        superseded = (
+            "SELECT seq FROM writes w"
+            " WHERE EXISTS (SELECT 1 FROM writes l WHERE l.id = w.id AND l.seq > w.seq)"
+        )
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(f"DELETE FROM write_vectors WHERE seq IN ({superseded})")
+                dropped = self._db.execute(f"DELETE FROM writes WHERE seq IN ({superseded})").rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return int(dropped)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+@dataclass(frozen=True)
+class Folded:
+    """An input's articles with the write log applied, and what the log changed."""
+
+    articles: list[Article]
+    through: int  # the last sequence number folded in
+    log_id: str | None  # which log: a new log numbers its writes from 1 again
+    puts: list[Write]  # the last put of each id (their vectors can seed the embedding cache)
+    deletes: int
+
+
+def fold(articles: Sequence[Article], log: WriteLog | None) -> Folded:
+    """Apply the log's last write of each id to `articles`: puts replace or add, deletes remove."""
+    if log is None:
+        return Folded(list(articles), 0, None, [], 0)
+    through, latest = log.folding()
+    out = [latest[a.id].article if a.id in latest else a for a in articles]
+    seen = {a.id for a in articles}
+    out += [w.article for ident, w in latest.items() if ident not in seen]
+    kept = [a for a in out if a is not None]  # deletes leave None behind
+    puts = [w for w in latest.values() if w.op == "put"]
+    return Folded(kept, through, log.log_id, puts, len(latest) - len(puts))

@@ -1,0 +1,42 @@
+"""Retrieval and list statistics of the service's lists, through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from service.cli import main
+from tests.conftest import write_jsonl
+from tests.evaluation.conftest import PAIRS
+
+
+def test_cli_retrieval_ranks_the_same_story_first(
+    tmp_path: Path, model_cache: Path, sample_rows: list[dict[str, Any]]
+) -> None:
+    source = write_jsonl(tmp_path / "p.jsonl", PAIRS)
+    distractors = write_jsonl(tmp_path / "d.jsonl", [r for r in sample_rows if r["lang"] == "en"][:12])
+    out = tmp_path / "r.json"
+    args = ["--input", str(source), "--distractors", str(distractors), "--json", str(out)]
+    assert main(["evaluate", "retrieval", *args, "--cache-dir", str(model_cache)]) == 0
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert figures["queries"] == 8  # four pairs scored <= 1.5, each side in turn
+    assert figures["corpus"] == 10 + 12  # ten distinct pair sides and the distractors
+    names = list(figures["rankers"])
+    assert names[0] == "baseline: cosine, no policy" and len(names) == 5
+    assert sum(name.endswith("(cross-validated)") for name in names) == 2  # the fitted scorer, twice
+    for ranker in figures["rankers"].values():
+        assert ranker["recall@1"] >= 0.75 and ranker["recall@4"] == 1.0
+        assert set(ranker["by_lang"]) == {"en", "ar-en"}
+
+
+def test_cli_lists_reports_list_statistics(sample_bundles: Path, model_cache: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lists.json"
+    args = ["--bundles", str(sample_bundles), "--queries", "40", "--json", str(out)]
+    assert main(["evaluate", "lists", *args, "--cache-dir", str(model_cache)]) == 0
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    service = figures["rankers"]["service: scorer curves-main-head-use, default policies"]
+    assert service["lists"] == 40 and service["share_lists_shorter_than_k"] == 0.0
+    unshaped = figures["rankers"]["scorer curves-main-head-use, no policy"]
+    assert service["share_results_in_query_language"] > unshaped["share_results_in_query_language"]
+    assert service["median_age_gap_days"] is not None

@@ -1,0 +1,1 @@
+"""Tests of `embeddings.model` (the real model, loaded once per session)."""

@@ -1,0 +1,51 @@
+"""The relatedness scorer, as pure logic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.errors import ModelError
+from embeddings.ranking.scorer import Curve, Scorer, ScorerConfig, SignalTerm, load_scorer, save_scorer
+
+
+def test_scorer_standardizes_and_weighs() -> None:
+    config = ScorerConfig(
+        name="t",
+        signals={
+            "main": SignalTerm(mean=0.8, std=0.1, weight=0.25),
+            "use": SignalTerm(mean=0.4, std=0.2, weight=0.75, curve=Curve(x=[0.2, 0.6], y=[0.0, 1.0])),
+        },
+        intercept=0.1,
+    )
+    scorer = Scorer(config)
+    query = {"main": np.array([1.0, 0.0]), "use": np.array([0.0, 1.0])}
+    candidates = {
+        "main": np.array([[0.9, 0.0], [0.8, 0.0], [0.8, 0.0]]),
+        "use": np.array([[0.0, 0.5], [0.0, 0.1], [0.0, 0.05]]),
+    }
+    relatedness, cosines = scorer.score(query, candidates)
+    assert cosines["main"] == pytest.approx([0.9, 0.8, 0.8])
+    # 0.1 + 0.25 * z_main + 0.75 * curve(use): z_main = 1, 0, 0; curve = 0.75, 0 (flat below 0.2), 0
+    assert relatedness == pytest.approx([0.9125, 0.1, 0.1], abs=1e-3)
+    assert relatedness[1] > relatedness[2]  # flat ends still order the cosines
+
+
+def test_scorer_files(tmp_path: Path) -> None:
+    shipped = load_scorer("default")
+    assert set(shipped.signals) == {"main", "head", "use"} and shipped.config.fitted_on["pairs"] > 1000
+    cosine = load_scorer("cosine")
+    raw = np.array([0.5, 0.8, 0.85, 0.9, 0.99])
+    assert list(np.argsort(cosine.combine({"main": raw}))) == [0, 1, 2, 3, 4]  # ranks as the cosine
+    assert set(cosine.signals) == {"main"}
+    save_scorer(shipped.config, tmp_path / "s.json")
+    assert load_scorer(str(tmp_path / "s.json")).config == shipped.config
+    (tmp_path / "bad.json").write_text(
+        '{"name": "x", "signals": {"use": {"mean": 0, "std": 1, "weight": 1}}}'
+    )
+    with pytest.raises(ModelError, match="main"):
+        load_scorer(str(tmp_path / "bad.json"))
+    with pytest.raises(ModelError, match="cannot load scorer"):
+        load_scorer(str(tmp_path / "missing.json"))
