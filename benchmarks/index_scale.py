@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from embeddings.index.publish import load_current
 from embeddings.index.vector_index import IndexKind, VectorIndex
-from embeddings.index.versions import load_current
 from embeddings.vectors import MAIN
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.related_latency import pick_ids, summarize
 from benchmarks.serving import serving
-from embeddings.index.versions import VERSIONS, current_target, load_current, publish
+from embeddings.index.publish import VERSIONS, current_target, load_current, publish
 
 KEY = "load-run-key"
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.serving import serving
 from embeddings.index.bundle import Bundle
-from embeddings.index.versions import load_current
+from embeddings.index.publish import load_current
 from embeddings.ranking.finder import RelatedFinder, RelatedQuery
 from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer

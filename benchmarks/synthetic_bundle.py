@@ -22,7 +22,7 @@ import numpy as np
 from benchmarks.index_scale import synthetic
 from embeddings.articles.article import Article
 from embeddings.build.bundle_writer import write_bundle
-from embeddings.index.versions import build_lock, load_current, new_version
+from embeddings.index.publish import build_lock, load_current, new_version
 from embeddings.settings import Settings
 from embeddings.vectors import ModelSpec
 

@@ -190,7 +190,7 @@ def run_evaluate_retrieval(args: argparse.Namespace) -> int:
 def run_evaluate_lists(args: argparse.Namespace) -> int:
     """`related-articles evaluate lists`."""
     from embeddings.evaluation.retrieval import list_statistics, sample_ids
-    from embeddings.index.versions import load_current
+    from embeddings.index.publish import load_current
     from embeddings.ranking.finder import RelatedFinder
 
     settings = settings_from(args)

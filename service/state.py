@@ -11,7 +11,7 @@ from pathlib import Path
 
 from embeddings.errors import NotReadyError
 from embeddings.index.bundle import Bundle, load_bundle
-from embeddings.index.versions import current_target
+from embeddings.index.publish import current_target
 from embeddings.live.overlay import Snapshot
 from embeddings.live.write_log import Write, WriteLog, puts
 from embeddings.model.signals import SignalEncoders

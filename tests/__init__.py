@@ -1,1 +1,1 @@
-"""The tests: one package per part of `embeddings/` (and `service/`), one module per source module."""
+"""The tests: one folder per part of `embeddings/` (and `service/`), named after the modules they test."""

@@ -28,23 +28,32 @@ def sources() -> dict[str, Path]:
     return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
 
 
-def imported(path: Path, modules: dict[str, Path]) -> Iterator[str]:
-    """The project modules `path` imports, wherever the import is (lazy and type-only ones too)."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+def imported(module: str, text: str, modules: dict[str, Path], package: bool = False) -> Iterator[str]:
+    """The project modules that `module` (source `text`) imports, wherever the import is (lazy ones too)."""
+    for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names if a.name in modules)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module not in modules:
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the module's package, `level - 1` packages up
+                parts = module.split(".") if package else module.split(".")[:-1]
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join([*parts, node.module] if node.module else parts)
+            if base not in modules:
                 continue
             for alias in node.names:  # `from embeddings.model import e5_convert` names a module
-                child = f"{node.module}.{alias.name}"
-                yield child if child in modules else node.module
+                child = f"{base}.{alias.name}"
+                yield child if child in modules else base
 
 
 def import_graph() -> dict[str, set[str]]:
     """Each project module's imports of other project modules."""
     modules = sources()
-    return {name: set(imported(path, modules)) - {name} for name, path in modules.items()}
+    return {
+        name: set(imported(name, path.read_text(encoding="utf-8"), modules, path.name == "__init__.py"))
+        - {name}
+        for name, path in modules.items()
+    }
 
 
 def part_of(module: str) -> str:
@@ -103,8 +112,23 @@ def test_no_import_cycles() -> None:
     assert found is None, "import cycle: " + " -> ".join(found or [])
 
 
+def test_relative_imports_are_resolved() -> None:
+    modules = sources()
+    text = "from ..ranking import finder\nfrom .store import ArticleStore\nfrom . import columns\n"
+    assert set(imported("embeddings.index.filters", text, modules)) == {
+        "embeddings.ranking.finder",
+        "embeddings.index.store",
+        "embeddings.index.columns",
+    }
+    assert set(imported("embeddings.index", "from .bundle import Bundle\n", modules, package=True)) == {
+        "embeddings.index.bundle"
+    }
+
+
 def test_parts_import_only_the_parts_below_them() -> None:
     rules = {part: allowed_uses(part) for part in subpackages()}
+    found = cycle({part: uses - {"shared"} for part, uses in rules.items()})
+    assert found is None, "the parts' Uses lines make a cycle: " + " -> ".join(found or [])
     rules["shared"] = set()
     rules["cli"] = {*rules, "embeddings"}  # the command line drives every part
     known = {*rules, "embeddings"}

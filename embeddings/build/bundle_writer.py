@@ -24,9 +24,9 @@ from embeddings.index.bundle import (
     signal_file,
 )
 from embeddings.index.columns import Columns
+from embeddings.index.publish import finalize, prune, publish, staging_dir
 from embeddings.index.store import write_store
 from embeddings.index.vector_index import INDEX_TYPES, VectorIndex, kind_for
-from embeddings.index.versions import finalize, prune, publish, staging_dir
 from embeddings.settings import Settings
 from embeddings.vectors import MAIN, ModelSpec
 

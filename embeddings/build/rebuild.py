@@ -18,7 +18,7 @@ from embeddings.build.bundle_writer import write_bundle
 from embeddings.build.embed import Engine, embed_signals
 from embeddings.errors import BuildError, InvalidArticlesError
 from embeddings.index.bundle import file_sha256
-from embeddings.index.versions import build_lock, new_version, prune
+from embeddings.index.publish import build_lock, new_version, prune
 from embeddings.live.write_log import WriteLog, fold
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.reprints import signatures as reprint_signatures

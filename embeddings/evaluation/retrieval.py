@@ -21,7 +21,7 @@ from embeddings.errors import BundleCorruptError
 from embeddings.evaluation.pairs import FITS, ScoredPair, fold_of, text_article
 from embeddings.index.bundle import Bundle
 from embeddings.index.columns import title_key
-from embeddings.index.versions import load_current
+from embeddings.index.publish import load_current
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.finder import Hit, RelatedFinder, RelatedQuery
 from embeddings.ranking.policy import ListPolicy

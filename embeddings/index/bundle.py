@@ -1,7 +1,7 @@
 """One bundle: a FAISS index, an SQLite article store, the signals' vectors and manifest.json in a directory.
 
-A bundle's files are listed in its manifest with their sizes and checksums; loading checks them, and
-the models that made the vectors, before anything is served from it.
+Its manifest lists every file with its size and checksum (stamped when it is published, publish.py);
+loading checks them, and the models that made the vectors, before anything is served from it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SQLite article store: article metadata by id, and the filters the related lists use."""
+"""The SQLite article store: article metadata by id, and the rows that pass a list's filters."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from embeddings.cli import main as cli_main
 from embeddings.cli import sample_corpus
 from embeddings.errors import BuildError
 from embeddings.index.bundle import MANIFEST_FILE, read_manifest
-from embeddings.index.versions import current_target
+from embeddings.index.publish import current_target
 from embeddings.model.encoders import Encoder
 from embeddings.model.signals import load_signal_encoders
 from embeddings.settings import Settings

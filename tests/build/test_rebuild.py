@@ -12,7 +12,7 @@ import pytest
 from embeddings.cli import sample_corpus
 from embeddings.errors import BuildError, InvalidArticlesError
 from embeddings.index.bundle import file_sha256
-from embeddings.index.versions import current_target, load_current
+from embeddings.index.publish import current_target, load_current
 from embeddings.model.encoders import SentenceTransformerEncoder
 from embeddings.model.signals import UseEncoder
 from embeddings.settings import Settings

@@ -1,4 +1,4 @@
-"""Fixtures of the evaluation tests: a small file of scored pairs."""
+"""What the evaluation tests share: a small set of scored pairs."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.index.versions import current_target
+from embeddings.index.publish import current_target
 from embeddings.settings import Settings
 from tests.conftest import build_with, write_jsonl
 from tests.fakes import HashingEncoder

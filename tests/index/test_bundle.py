@@ -8,7 +8,7 @@ import pytest
 
 from embeddings.errors import BundleCorruptError, BundleMismatchError
 from embeddings.index.bundle import INDEX_FILE, MANIFEST_FILE, STORE_FILE
-from embeddings.index.versions import load_current
+from embeddings.index.publish import load_current
 from embeddings.settings import Settings
 from embeddings.vectors import ModelSpec
 from tests.fakes import HashingEncoder

@@ -13,7 +13,7 @@ import pytest
 
 from embeddings.articles.article import Article
 from embeddings.index.filters import Filters
-from embeddings.index.versions import load_current
+from embeddings.index.publish import load_current
 from embeddings.live.overlay import Snapshot
 from embeddings.live.write_log import WriteLog, delete, puts
 from embeddings.ranking.finder import RelatedFinder, RelatedQuery

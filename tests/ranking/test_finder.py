@@ -14,7 +14,7 @@ from embeddings.articles.text import article_text
 from embeddings.index.bundle import Bundle
 from embeddings.index.columns import title_key
 from embeddings.index.filters import Filters
-from embeddings.index.versions import load_current
+from embeddings.index.publish import load_current
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.finder import Origin, RelatedFinder, RelatedQuery
 from embeddings.ranking.policy import ListPolicy

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from embeddings.index.bundle import INDEX_FILE
-from embeddings.index.versions import current_target, publish
+from embeddings.index.publish import current_target, publish
 from embeddings.model.signals import SignalEncoders
 from embeddings.settings import Settings
 from service.app import create_app

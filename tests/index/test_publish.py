@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from embeddings.errors import BuildLockedError, BundleNotFoundError
-from embeddings.index.versions import build_lock, load_current
+from embeddings.index.publish import build_lock, load_current
 from embeddings.settings import Settings
 from tests.conftest import build_with, write_jsonl
 from tests.fakes import HashingEncoder

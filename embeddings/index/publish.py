@@ -1,10 +1,10 @@
-"""The bundles directory: versions side by side, the `current` link, staging, atomic publish, the build lock.
+"""Publishing bundles: staging, the manifest's checksums, the atomic `current` link, pruning, the build lock.
 
 Layout of a bundles directory::
 
     current -> versions/<version>      symlink, replaced atomically on publish
     versions/<version>/                index.faiss, articles.sqlite, signal-<name>.npy, reprints.npy,
-                                       manifest.json
+                                       neighbours.npy, keys.npy, manifest.json (index/bundle.py)
     versions/.tmp-<version>/           a build in progress (never read by the service)
     build.lock                         held by the running build
 
