@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from embeddings.errors import InputError, RelatedArticlesError
 from embeddings.model.signals import load_signal_encoders
 from embeddings.ranking.scorer import COSINE_SCORER, Scorer, load_scorer, save_scorer
 from embeddings.settings import Settings, load_settings
-from embeddings.vectors import MAIN, SIGNALS
+from embeddings.vectors import LEX, MAIN, SIGNALS
 
 if TYPE_CHECKING:
     from embeddings.evaluation.retrieval import Ranker
@@ -88,14 +87,18 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fit = modes.add_parser("fit", help="fit a scorer on scored pairs; print its cross-validated figures")
     fit.add_argument("--input", type=Path, required=True, help="JSONL of scored pairs")
     fit.add_argument("--out", type=Path, required=True, help="where to write the scorer JSON")
-    fit.add_argument("--signals", default=",".join(SIGNALS), help=f"signals to mix (of {', '.join(SIGNALS)})")
+    known = ", ".join((*SIGNALS, LEX))
+    fit.add_argument("--signals", help=f"signals to mix (of {known}; default: all, lex for ranking only)")
     fit.add_argument(
         "--kind",
-        choices=["curves", "weighted-curves", "zmean"],
+        choices=["ranking", "curves", "weighted-curves", "zmean"],
         default="curves",
-        help="curves: the mean of one fitted curve per signal (cosine to human score); weighted-curves: "
-        "the same curves mixed by least squares; zmean: the mean of z-scored signals (no labels)",
+        help="ranking: z-scored signals weighted for the best MRR@10 of the related lists (built as "
+        "`evaluate retrieval` builds them), then calibrated on the pairs; curves: the mean of one fitted "
+        "curve per signal (cosine to human score); weighted-curves: the same curves mixed by least "
+        "squares; zmean: the mean of z-scored signals (no labels)",
     )
+    add_distractors(fit)
     fit.add_argument("--name", help="the scorer's name (default: <kind>-<signals>)")
     fit.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     fit.set_defaults(handler=run_evaluate_fit)
@@ -105,17 +108,20 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         mode.add_argument("--json", type=Path, help="also write the figures here")
 
 
+def add_distractors(parser: argparse.ArgumentParser) -> None:
+    """The options of a retrieval corpus's distractor archive."""
+    parser.add_argument("--distractors", type=Path, help="an archive (file or directory) added to the corpus")
+    parser.add_argument("--field-map", help="column mapping of the distractor archive")
+    parser.add_argument("--distractor-limit", type=int, help="a seeded sample of this many distractors")
+
+
 def add_evaluate_ranking(modes: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `evaluate retrieval` and `evaluate lists`."""
     retrieval = modes.add_parser(
         "retrieval", help="recall@1/4, MRR@10 and nDCG@10 of the related lists on same-story pairs"
     )
     retrieval.add_argument("--input", type=Path, required=True, help="JSONL of scored pairs")
-    retrieval.add_argument(
-        "--distractors", type=Path, help="an archive (file or directory) added to the corpus"
-    )
-    retrieval.add_argument("--field-map", help="column mapping of the distractor archive")
-    retrieval.add_argument("--distractor-limit", type=int, help="a seeded sample of this many distractors")
+    add_distractors(retrieval)
     retrieval.set_defaults(handler=run_evaluate_retrieval)
     lists = modes.add_parser("lists", help="statistics of the lists the service returns over a built bundle")
     lists.add_argument("--queries", type=int, default=2000, help="articles sampled (0: all of them)")
@@ -147,33 +153,27 @@ def _rankers(settings: Settings) -> list[Ranker]:
     return rankers
 
 
+def _distractors(args: argparse.Namespace) -> list[Any]:
+    from embeddings.evaluation.retrieval import read_distractors
+
+    if not args.distractors:
+        return []
+    return read_distractors(args.distractors, parse_field_map(args.field_map), args.distractor_limit)
+
+
 def run_evaluate_retrieval(args: argparse.Namespace) -> int:
     """`related-articles evaluate retrieval`."""
+    from embeddings.evaluation.commands import retrieval_bundle
     from embeddings.evaluation.pairs import read_pairs
-    from embeddings.evaluation.retrieval import (
-        build_corpus_bundle,
-        evaluate_retrieval,
-        read_distractors,
-        retrieval_corpus,
-    )
+    from embeddings.evaluation.retrieval import evaluate_retrieval
 
     settings = settings_from(args)
     configure_logging(settings.log_level)
     settings = settings.model_copy(update={"embedding_cache": evaluation_cache(settings)})
     pairs = read_pairs(args.input)
-    distractors = []
-    if args.distractors:
-        distractors = read_distractors(
-            args.distractors, parse_field_map(args.field_map), args.distractor_limit
-        )
-    articles, queries = retrieval_corpus(pairs, distractors)
-    if not queries:
-        raise InputError(f"{args.input}: no pair scored <= 1.5 (same story) to use as a query")
+    distractors = _distractors(args)
     signals = load_scorer(settings.scorer).signals
-    with tempfile.TemporaryDirectory(prefix="related-articles-eval-") as workdir:
-        bundles = build_corpus_bundle(
-            articles, settings, lambda: load_signal_encoders(settings, signals), Path(workdir)
-        )
+    with retrieval_bundle(settings, pairs, distractors, signals, args.input) as (bundles, queries):
         result = evaluate_retrieval(bundles, pairs, queries, _rankers(settings), settings)
     print(f"corpus {result['corpus']} articles ({len(distractors)} distractors), {result['queries']} queries")
     for name, fig in result["rankers"].items():
@@ -202,7 +202,7 @@ def run_evaluate_lists(args: argparse.Namespace) -> int:
             finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.plain)
             ids = sample_ids(bundle, args.queries or None, args.seed)
             stats = list_statistics(
-                finder, ids, args.k, ranker.policy, args.story_threshold, settings.reprint_overlap
+                finder, ids, args.k, ranker.policy, args.story_threshold, settings.reprint_containment
             )
             result["rankers"][ranker.name] = stats
             print(ranker.name)
@@ -256,12 +256,17 @@ def run_evaluate_fit(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     configure_logging(settings.log_level)
-    signals = [s.strip() for s in args.signals.split(",") if s.strip()]
+    default = (*SIGNALS, LEX) if args.kind == "ranking" else SIGNALS
+    signals = [s.strip() for s in (args.signals or ",".join(default)).split(",") if s.strip()]
     if MAIN not in signals:
         signals.insert(0, MAIN)
     pairs = read_pairs(args.input)
-    cosines = _pair_cosines(settings, pairs, signals)
     name = args.name or f"{args.kind}-{'-'.join(signals)}"
+    if args.kind == "ranking":
+        return _fit_ranking(args, settings, pairs, signals, name)
+    if LEX in signals:
+        raise InputError("the lexical signal needs a corpus for its weights: use it with --kind ranking")
+    cosines = _pair_cosines(settings, pairs, signals)
     config = FITS[args.kind](pairs, cosines, name, args.input.name)
     save_scorer(config, args.out)
     cv = cross_validate(pairs, cosines, args.kind, args.folds)
@@ -270,6 +275,35 @@ def run_evaluate_fit(args: argparse.Namespace) -> int:
     _print_correlations("fitted on all pairs (not an estimate of quality)", fitted)
     print(f"scorer written to {args.out}")
     _write_json(args.json, {"cross_validated": cv, "fitted": fitted, "scorer": config.model_dump()})
+    return 0
+
+
+def _fit_ranking(
+    args: argparse.Namespace, settings: Settings, pairs: list[Any], signals: list[str], name: str
+) -> int:
+    from embeddings.evaluation.commands import fit_ranking_scorer, retrieval_bundle
+
+    settings = settings.model_copy(update={"embedding_cache": evaluation_cache(settings)})
+    distractors = _distractors(args)
+    with retrieval_bundle(settings, pairs, distractors, signals, args.input) as (bundles, queries):
+        config, figures = fit_ranking_scorer(
+            bundles, pairs, queries, signals, settings, name, args.input.name, args.folds
+        )
+    config.fitted_on["distractors"] = len(distractors)
+    save_scorer(config, args.out)
+    cv = figures["cross_validated"]
+    print(f"cross-validated ({args.folds} folds, groups kept together), {len(queries)} queries")
+    for lang, fig in [("all", cv["lists"]), *cv["lists"]["by_lang"].items()]:
+        figures_line = f"recall@1 {fig['recall@1']:.4f}  mrr@10 {fig['mrr@10']:.4f}"
+        print(f"  lists {lang:6s} queries {fig['queries']:5d}  {figures_line}")
+    _print_correlations("  pairs", cv["pairs"])
+    for signal, fig in figures["baselines"].items():
+        print(
+            f"  {signal} alone: recall@1 {fig['lists']['recall@1']:.4f}  mrr@10 {fig['lists']['mrr@10']:.4f}"
+        )
+    print(f"weights {json.dumps({n: round(s.weight, 3) for n, s in config.signals.items()})}")
+    print(f"scorer written to {args.out}")
+    _write_json(args.json, {**figures, "scorer": config.model_dump()})
     return 0
 
 
@@ -296,7 +330,7 @@ def run_build(args: argparse.Namespace) -> int:
     report = build_bundle(
         settings,
         source,
-        lambda: load_signal_encoders(settings, load_scorer(settings.scorer).signals, os.cpu_count() or 1),
+        lambda: load_signal_encoders(settings, load_scorer(settings.scorer).dense, os.cpu_count() or 1),
         parse_field_map(args.field_map),
         progress=not args.no_progress,
     )
@@ -322,7 +356,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
         print(f"related-articles {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except ValidationError as exc:
-        print(f"related-articles {args.command}: invalid settings:\n{exc}", file=sys.stderr)
+        what = "settings" if exc.title == Settings.__name__ else exc.title
+        print(f"related-articles {args.command}: invalid {what}:\n{exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -11,6 +11,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "default"
 LangPolicy = Literal["same_first", "any", "others_first", "same_only"]
+# The relatedness floor, on the scorer's 0 (unrelated) to 1 (same story) scale. On the SemEval
+# development pairs (shipped scorer, cross-validated), 0.15 keeps out 41% of the unrelated pairs
+# (Overall >= 3.5) and loses 2.0% of the same-story ones; 0.10 keeps out 16% (0.9% lost), 0.20 60% (3.1%).
+# Off by default for now (-1): the service tests' filtered lists assume full lists; see issue 12's note.
+MIN_SCORE = -1.0
 
 
 def _default_cache_dir() -> Path:
@@ -85,13 +90,16 @@ class Settings(BaseSettings):
     duplicate_threshold: float = Field(
         0.985, gt=0.0, le=1.0, description="Cosine at or above which a result counts as a republished copy."
     )
-    # SaudiNewsNet: an outlet's rewrite of a wire story shares 0.5-1.0 of its words with the original,
-    # a separate report on the same event 0.1-0.4, though both reach cosines of 0.95-0.985.
-    reprint_overlap: float = Field(
-        0.5,
+    # A republished copy holds nearly all of the shorter text: the sample's six copies (a word or a
+    # phrase changed, "عاجل:" added) hold 0.93-1.0 of their original's word pairs. Follow-ups written on
+    # one template (shared opening and closing, each with its own facts: 76% of words in common in the
+    # tests' flood story) hold 0.69 of each other's.
+    reprint_containment: float = Field(
+        0.85,
         gt=0.0,
         le=1.0,
-        description="Share of words in common at or above which two articles are reprints.",
+        description="Share of the shorter article's word shingles found in the other at or above which "
+        "it is a republished copy (left out of lists, named in copies).",
     )
     reload_interval: float = Field(
         2.0, gt=0.0, description="Seconds between checks for a newly published bundle."
@@ -154,6 +162,13 @@ class Settings(BaseSettings):
         description="Only articles published within this many days of the query's date ('none': no window).",
     )
     past_only: bool = Field(False, description="Only articles published before the query (archives).")
+    min_score: float = Field(
+        MIN_SCORE,
+        ge=-1.0,
+        le=1.0,
+        description="Relatedness floor: an article whose relatedness is below it is not listed (a list "
+        "comes back short rather than padded with unrelated articles).",
+    )
     freshness_half_life_days: float = Field(
         14.0, gt=0, description="Date gap at which half the freshness penalty applies."
     )

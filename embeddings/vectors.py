@@ -12,7 +12,8 @@ from typing import Any
 MAIN = "main"  # the signal FAISS indexes; it retrieves the candidates
 HEAD = "head"
 USE = "use"
-SIGNALS = (MAIN, HEAD, USE)
+SIGNALS = (MAIN, HEAD, USE)  # the embeddings: each made by an encoder
+LEX = "lex"  # the lexical signal: sparse TF-IDF rows, weighted by the bundle's own corpus
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,18 @@ async def _policy(
     past_only: Annotated[
         bool | None, Query(description="Only articles published before the query article.")
     ] = None,
+    min_score: Annotated[
+        float | None,
+        Query(ge=-1, le=1, description="Relatedness floor: less related articles are not listed."),
+    ] = None,
 ) -> ListPolicy:
     policy: ListPolicy = request.app.state.policy
     return policy.with_overrides(
-        lang_policy=lang_policy, diversity=diversity, window_days=window_days, past_only=past_only
+        lang_policy=lang_policy,
+        diversity=diversity,
+        window_days=window_days,
+        past_only=past_only,
+        min_score=min_score,
     )
 
 

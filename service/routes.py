@@ -14,6 +14,7 @@ from embeddings.articles.text import article_text, content_hash
 from embeddings.errors import ArticleNotFoundError
 from embeddings.ranking.finder import Origin, RelatedQuery
 from embeddings.ranking.reprints import signature
+from embeddings.vectors import LEX
 from service.deps import (
     EncodersDep,
     ExcludeDep,
@@ -85,13 +86,15 @@ def related_for_article(
     query = RelatedQuery(
         k=k or settings.default_k, filters=filters, exclude=split_values(exclude), policy=policy
     )
-    article, hits = loaded.finder.for_article(article_id, query)
-    if len(hits) < query.k:
+    article, listing = loaded.finder.listing(article_id, query)
+    if len(listing.hits) < query.k:
         metrics.short_lists.inc()
     return _json(
         RelatedResponse(
-            article=ArticleRef(id=article.id, title=article.title, url=article.url),
-            related=[RelatedItem.from_hit(h, explain) for h in hits],
+            article=ArticleRef(
+                id=article.id, title=article.title, url=article.url, copies=list(listing.copies)
+            ),
+            related=[RelatedItem.from_hit(h, explain) for h in listing.hits],
             bundle=loaded.bundle.version,
             scorer=loaded.finder.scorer.name,
         )
@@ -110,7 +113,9 @@ def related_for_text(
     """Articles related to an article that is not indexed yet (e.g. a CMS preview)."""
     filters = make_filters(request.lang, request.section, request.since, request.until)
     exclude = (*request.exclude, request.id) if request.id else tuple(request.exclude)
-    overrides = request.model_dump(include={"lang_policy", "diversity", "window_days", "past_only"})
+    overrides = request.model_dump(
+        include={"lang_policy", "diversity", "window_days", "past_only", "min_score"}
+    )
     query = RelatedQuery(
         k=request.k or settings.default_k,
         filters=filters,
@@ -118,7 +123,11 @@ def related_for_text(
         policy=policy.with_overrides(**overrides),
     )
     text = article_text(request.title, request.body)
-    vectors = {name: encoders.encoders[name].encode([text])[0] for name in loaded.finder.scorer.signals}
+    vectors: dict[str, Any] = {
+        name: encoders.encoders[name].encode([text])[0] for name in loaded.finder.scorer.dense
+    }
+    if LEX in loaded.finder.scorer.signals:
+        vectors[LEX] = loaded.lexical_model().vectors([text])
     origin = Origin(
         content_hash=content_hash(request.title, request.body),
         title=request.title,
@@ -126,7 +135,7 @@ def related_for_text(
         published_at=as_utc(request.published_at),
         signature=signature(text),
     )
-    hits = loaded.finder.for_vectors(vectors, query, origin)
+    hits = loaded.finder.for_vectors(vectors, query, origin).hits
     if len(hits) < query.k:
         metrics.short_lists.inc()
     return _json(

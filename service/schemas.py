@@ -20,6 +20,11 @@ class ArticleRef(BaseModel):
     id: str
     title: str
     url: str | None
+    copies: list[str] = Field(
+        default_factory=list,
+        description="Ids of its own republished copies (nearly all of one text in the other), which "
+        "the list leaves out.",
+    )
 
 
 class RelatedItem(BaseModel):
@@ -111,6 +116,7 @@ class PreviewRequest(BaseModel):
     diversity: float | None = Field(None, ge=0, le=1)
     window_days: float | None = Field(None, gt=0, le=36500)
     past_only: bool | None = None
+    min_score: float | None = Field(None, ge=-1, le=1, description="Relatedness floor.")
     explain: bool = False
 
     @field_validator("language")

@@ -9,15 +9,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from embeddings.errors import NotReadyError
+from embeddings.errors import BundleMismatchError, NotReadyError
 from embeddings.index.bundle import Bundle, load_bundle
 from embeddings.index.publish import current_target
 from embeddings.live.overlay import Snapshot
 from embeddings.live.write_log import Write, WriteLog, puts
+from embeddings.model.lexical import LexicalModel
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.finder import RelatedFinder
 from embeddings.ranking.scorer import Scorer
 from embeddings.settings import Settings
+from embeddings.vectors import LEX
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,13 @@ class Loaded:
     def bundle(self) -> Bundle:
         """The bundle under the snapshot."""
         return self.snapshot.bundle
+
+    def lexical_model(self) -> LexicalModel:
+        """The bundle's lexical model (its IDF), which weighs a text's lexical row."""
+        model = self.snapshot.lexical_model
+        if model is None:
+            raise BundleMismatchError(f"bundle {self.bundle.version} has no lexical signal: rebuild it")
+        return model
 
 
 class LiveBundle:
@@ -89,7 +98,9 @@ class LiveBundle:
             if bundle is None:
                 self._drop_pending()
                 try:
-                    needed = {n: self._encoders.encoders[n].spec.as_dict() for n in self._scorer.signals}
+                    needed = {n: self._encoders.encoders[n].spec.as_dict() for n in self._scorer.dense}
+                    if LEX in self._scorer.signals:
+                        needed[LEX] = LexicalModel.spec()
                     bundle = load_bundle(target, self._encoders.main.spec, signals=needed)
                 except Exception as exc:  # damaged files fail in many ways (OSError, sqlite3, faiss)
                     self._refused = target

@@ -24,6 +24,7 @@ from embeddings.index.bundle import (
     signal_file,
 )
 from embeddings.index.columns import Columns
+from embeddings.index.lexical_index import LexicalIndex
 from embeddings.index.publish import finalize, prune, publish, staging_dir
 from embeddings.index.store import write_store
 from embeddings.index.vector_index import INDEX_TYPES, VectorIndex, kind_for
@@ -54,6 +55,7 @@ def write_bundle(
     main_spec: ModelSpec,
     signal_specs: dict[str, dict[str, Any]],
     extra: dict[str, Any],
+    lexical: LexicalIndex | None = None,
 ) -> tuple[Path, int]:
     """Write, check and publish a bundle of `articles` (row i + 1 each); return its path and size.
 
@@ -74,9 +76,11 @@ def write_bundle(
         neighbours = index.neighbours(signals[MAIN], rowids, depth)
         np.save(staging / NEIGHBOURS_FILE, neighbours, allow_pickle=False)
         log.info("neighbours: %d per article in %.1fs", depth, time.monotonic() - started)
-        for name, vectors in signals.items():
+        for name, vectors in signals.items():  # the dense ones (the lexical rows are saved below)
             np.save(staging / signal_file(name), vectors, allow_pickle=False)
         np.save(staging / REPRINTS_FILE, reprints, allow_pickle=False)
+        if lexical is not None:
+            lexical.save(staging)
         keys = Columns.keys_of([a.title for a in articles], [a.content_hash() for a in articles])
         np.save(staging / KEYS_FILE, keys, allow_pickle=False)
         count = write_store(staging / STORE_FILE, zip(rowids.tolist(), articles, strict=True))

@@ -18,11 +18,15 @@ from embeddings.build.bundle_writer import write_bundle
 from embeddings.build.embed import Engine, embed_signals
 from embeddings.errors import BuildError, InvalidArticlesError
 from embeddings.index.bundle import file_sha256
+from embeddings.index.lexical_index import LexicalIndex
 from embeddings.index.publish import build_lock, new_version, prune
 from embeddings.live.write_log import WriteLog, fold
+from embeddings.model.lexical import LexicalModel
+from embeddings.model.lexical import counts as lexical_counts
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.reprints import signatures as reprint_signatures
 from embeddings.settings import Settings
+from embeddings.vectors import LEX
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,16 @@ def _engine(settings: Settings, version: str, progress: bool) -> Iterator[Engine
         yield engine
 
 
+def lexical_index(texts: list[str]) -> LexicalIndex:
+    """The lexical rows of a build's texts, weighted by an IDF fitted on those very texts."""
+    started = time.monotonic()
+    counts = lexical_counts(texts)
+    model = LexicalModel.fit(counts)
+    index = LexicalIndex(model.weigh(counts), model.idf)
+    log.info("lexical: %d non-zeros in %.1fs", index.rows.nnz, time.monotonic() - started)
+    return index
+
+
 def build_bundle(
     settings: Settings,
     input_path: Path,
@@ -133,6 +147,7 @@ def build_bundle(
             )
 
         texts = [article_text(a.title, a.body) for a in articles]
+        lexical = lexical_index(texts)
         final, count = write_bundle(
             settings,
             version,
@@ -140,7 +155,7 @@ def build_bundle(
             signals,
             reprint_signatures(texts),
             encoders.main.spec,
-            encoders.specs(),
+            {**encoders.specs(), LEX: LexicalModel.spec()},
             {
                 "counts": {
                     "read": result.rows_read,
@@ -157,8 +172,10 @@ def build_bundle(
                     "deletes": folded.deletes,
                 },
                 "engine": settings.engine,
+                "lexical": {"nonzeros": int(lexical.rows.nnz)},
                 "build_seconds": round(time.monotonic() - started, 3),
             },
+            lexical,
         )
 
     report = BuildReport(

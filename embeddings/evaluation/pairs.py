@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
 
 from embeddings.articles.article import Article
 from embeddings.articles.text import article_text
@@ -187,23 +188,27 @@ def fit_zmean(
 
 
 def isotonic_curve(x: np.ndarray, y: np.ndarray, knots: int = CURVE_KNOTS) -> Curve:
-    """The increasing curve closest to (x, y) in least squares (pool adjacent violators), as knots."""
-    order = np.lexsort((-y, x))  # equal x: highest y first, so the violators pool them into one block
-    blocks: list[list[float]] = []  # [sum of x, sum of y, count]
-    for xi, yi in zip(x[order], y[order], strict=True):
-        blocks.append([float(xi), float(yi), 1.0])
-        # Pool while the previous block's mean is not below this one's (ties pool too: strictly increasing).
-        while len(blocks) > 1 and blocks[-2][1] * blocks[-1][2] >= blocks[-1][1] * blocks[-2][2]:
-            sx, sy, n = blocks.pop()
-            blocks[-1] = [blocks[-1][0] + sx, blocks[-1][1] + sy, blocks[-1][2] + n]
-    bx = np.array([b[0] / b[2] for b in blocks])
-    by = np.array([b[1] / b[2] for b in blocks])
+    """The increasing curve closest to (x, y) in least squares (scikit-learn's IsotonicRegression).
+
+    Each flat step of the fit becomes one knot at the mean of its ends, so that the knots rise
+    strictly (equal scores would tie candidates); tied x values are pooled by the fit itself.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise InputError("a curve needs at least two finite (value, score) points")
+    fit = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(x, y)
+    steps_x, steps_y = np.asarray(fit.X_thresholds_), np.asarray(fit.y_thresholds_)
+    levels, first = np.unique(steps_y, return_index=True)
+    ends = np.append(first[1:], len(steps_y))
+    bx = np.array([steps_x[s:e].mean() for s, e in zip(first, ends, strict=True)])
+    by = levels
     if len(bx) < 2:
         raise InputError("the pairs' scores do not rise with this signal: no curve can be fitted")
-    if len(bx) > knots:  # fewer knots, read off the curve at evenly spaced quantiles of the blocks
+    if len(bx) > knots:  # fewer knots, read off the curve at evenly spaced quantiles of the steps
         at = np.unique(np.quantile(bx, np.linspace(0, 1, knots)))
         bx, by = at, np.interp(at, bx, by)
-    return Curve(x=[float(v) for v in bx], y=[float(v) for v in by])
+    keep = np.concatenate([[True], (np.diff(bx) > 0) & (np.diff(by) > 0)])
+    return Curve(x=[float(v) for v in bx[keep]], y=[float(v) for v in by[keep]])
 
 
 def fit_curves(

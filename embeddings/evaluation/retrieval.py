@@ -19,16 +19,17 @@ from embeddings.articles.text import article_text
 from embeddings.build.rebuild import build_bundle
 from embeddings.errors import BundleCorruptError
 from embeddings.evaluation.pairs import FITS, ScoredPair, fold_of, text_article
+from embeddings.evaluation.ranking_fit import RANKING, candidate_pools, fit_ranking
 from embeddings.index.bundle import Bundle
 from embeddings.index.columns import title_key
 from embeddings.index.publish import load_current
 from embeddings.model.signals import SignalEncoders
-from embeddings.ranking.finder import Hit, RelatedFinder, RelatedQuery
+from embeddings.ranking.finder import Hit, Listing, RelatedFinder, RelatedQuery
 from embeddings.ranking.policy import ListPolicy
-from embeddings.ranking.reprints import overlap
+from embeddings.ranking.reprints import containment
 from embeddings.ranking.scorer import COSINE_SCORER, Scorer
 from embeddings.settings import Settings
-from embeddings.vectors import MAIN
+from embeddings.vectors import LEX, MAIN
 
 RELEVANT_OVERALL = 1.5  # pairs at or below this score are the same story
 LIST_DEPTH = 10  # MRR@10 and nDCG@10
@@ -122,8 +123,11 @@ def build_corpus_bundle(
     return bundles
 
 
-def _rank_of(hits: Sequence[Hit], relevant: frozenset[str]) -> int | None:
-    for position, hit in enumerate(hits, start=1):
+def _rank_of(listing: Listing, relevant: frozenset[str]) -> int | None:
+    """Where the first relevant article is: a republished copy of the query counts as found first."""
+    if relevant & set(listing.copies):
+        return 1
+    for position, hit in enumerate(listing.hits, start=1):
         if hit.article.id in relevant or relevant & set(hit.copies):
             return position
     return None
@@ -145,7 +149,7 @@ def _ranks(finder: RelatedFinder, queries: Sequence[RetrievalQuery], policy: Lis
     ranks = []
     for q in queries:
         request = RelatedQuery(k=LIST_DEPTH, policy=policy, exclude=tuple(sorted(q.own_versions)))
-        ranks.append(_rank_of(finder.for_article(q.query_id, request)[1], q.relevant))
+        ranks.append(_rank_of(finder.listing(q.query_id, request)[1], q.relevant))
     return ranks
 
 
@@ -158,9 +162,10 @@ def _figures_by_lang(queries: Sequence[RetrievalQuery], ranks: Sequence[int | No
     return figures
 
 
-def _bundle_pair_cosines(
+def bundle_pair_cosines(
     bundle: Bundle, pairs: Sequence[ScoredPair], signals: Sequence[str]
 ) -> dict[str, np.ndarray]:
+    """Each signal's cosine of each pair, read off the evaluation bundle's vectors."""
     rowid = {}
     for pair in pairs:
         for side in (pair.side1, pair.side2):
@@ -172,10 +177,16 @@ def _bundle_pair_cosines(
                 rowid[ident] = article.rowid
     first = np.array([rowid[_side_id(p.side1)] for p in pairs])
     second = np.array([rowid[_side_id(p.side2)] for p in pairs])
-    return {
-        n: np.einsum("ij,ij->i", bundle.vectors(n, first), bundle.vectors(n, second)).astype(np.float64)
-        for n in signals
-    }
+    out = {}
+    for n in signals:
+        if n == LEX:
+            rows = bundle.lexical_rows(first).multiply(bundle.lexical_rows(second))
+            out[n] = np.asarray(rows.sum(axis=1), dtype=np.float64).ravel()
+        else:
+            out[n] = np.einsum("ij,ij->i", bundle.vectors(n, first), bundle.vectors(n, second)).astype(
+                np.float64
+            )
+    return out
 
 
 def cross_validated_ranks(
@@ -188,8 +199,16 @@ def cross_validated_ranks(
     folds: int = 5,
 ) -> list[int | None]:
     """Ranks from scorers of `kind` fitted without the query's fold (its pair group never in training)."""
-    cosines = _bundle_pair_cosines(bundle, pairs, ranker.scorer.signals)
+    cosines = bundle_pair_cosines(bundle, pairs, ranker.scorer.signals)
     pair_fold = np.array([fold_of(p.group, folds) for p in pairs])
+    pools = None
+    if kind == RANKING:
+        pools = candidate_pools(
+            bundle,
+            [(q.query_id, q.relevant, q.own_versions) for q in queries],
+            ranker.scorer.signals,
+            settings.rerank_depth,
+        )
     ranks: dict[int, int | None] = {}
     for f in range(folds):
         held_out = [i for i, q in enumerate(queries) if fold_of(q.group, folds) == f]
@@ -197,7 +216,12 @@ def cross_validated_ranks(
         if not held_out or not train.any():
             continue
         train_pairs = [p for p, t in zip(pairs, train, strict=True) if t]
-        config = FITS[kind](train_pairs, {n: c[train] for n, c in cosines.items()}, f"cv-{f}", "")
+        train_cosines = {n: c[train] for n, c in cosines.items()}
+        if pools is not None:
+            train_queries = np.array([i for i, q in enumerate(queries) if fold_of(q.group, folds) != f])
+            config = fit_ranking(train_pairs, train_cosines, pools.take(train_queries), f"cv-{f}")
+        else:
+            config = FITS[kind](train_pairs, train_cosines, f"cv-{f}", "")
         finder = RelatedFinder.from_settings(bundle, Scorer(config), settings, ranker.plain)
         fold_ranks = _ranks(finder, [queries[i] for i in held_out], ranker.policy)
         ranks.update(zip(held_out, fold_ranks, strict=True))
@@ -223,7 +247,7 @@ def evaluate_retrieval(
             finder = RelatedFinder.from_settings(bundle, ranker.scorer, settings, ranker.plain)
             result["rankers"][ranker.name] = _figures_by_lang(queries, _ranks(finder, queries, ranker.policy))
             kind = str(ranker.scorer.config.fitted_on.get("kind"))
-            if kind in FITS and ranker.scorer.name != COSINE_SCORER:
+            if (kind in FITS or kind == RANKING) and ranker.scorer.name != COSINE_SCORER:
                 ranks = cross_validated_ranks(bundle, pairs, queries, ranker, kind, settings)
                 result["rankers"][f"{ranker.name} (cross-validated)"] = _figures_by_lang(queries, ranks)
         return result
@@ -237,7 +261,7 @@ def list_statistics(
     k: int,
     policy: ListPolicy,
     story_threshold: float,
-    reprint_overlap: float,
+    reprint_containment: float,
 ) -> dict[str, Any]:
     """What the lists of `article_ids` look like: reprints, languages, date gaps, short lists."""
     with_story_pair = with_reprint_pair = short = same_lang = results = 0
@@ -254,7 +278,7 @@ def list_statistics(
                 if h.article.published_at
             ]
         with_story_pair += _has_story_pair(finder, hits, story_threshold)
-        with_reprint_pair += _has_reprint_pair(finder, hits, reprint_overlap)
+        with_reprint_pair += _has_reprint_pair(finder, hits, reprint_containment)
     n = len(article_ids)
     return {
         "lists": n,
@@ -282,11 +306,11 @@ def _has_story_pair(finder: RelatedFinder, hits: Sequence[Hit], threshold: float
 
 
 def _has_reprint_pair(finder: RelatedFinder, hits: Sequence[Hit], threshold: float) -> bool:
-    """Whether two results share at least `threshold` of their words."""
+    """Whether one of two results holds at least `threshold` of the other's text."""
     if len(hits) < 2:
         return False
     signatures = finder.corpus.signatures(np.array([h.article.rowid for h in hits]))
-    shared = overlap(signatures, signatures)
+    shared = containment(signatures, signatures)
     return bool(np.triu(shared >= threshold, k=1).any())
 
 

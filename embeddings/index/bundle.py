@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from embeddings.errors import BundleCorruptError, BundleMismatchError, BundleNotFoundError
 from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
+from embeddings.index.lexical_index import LexicalIndex
 from embeddings.index.store import ArticleStore, StoredArticle
 from embeddings.index.vector_index import VectorIndex
-from embeddings.vectors import MAIN, ModelSpec
+from embeddings.vectors import LEX, MAIN, ModelSpec
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: lexical rows; reprint signatures of word shingles, with their sizes
 INDEX_FILE = "index.faiss"
 STORE_FILE = "articles.sqlite"
 REPRINTS_FILE = "reprints.npy"
@@ -58,10 +60,24 @@ class Bundle:
     reprints: np.ndarray  # MinHash signatures of each article's words, row i is FAISS id i + 1
     columns: Columns  # what ranking reads of each article, row i is FAISS id i + 1
     neighbours: np.ndarray | None = None  # int32 FAISS ids of each article's nearest others, 0 pads
+    lexical: LexicalIndex | None = None  # the lexical signal's rows, when the bundle has it
 
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
         """The `name` signal's vectors of the articles with FAISS ids `rowids`."""
         return self.signals[name][np.asarray(rowids, dtype=np.int64) - 1]
+
+    def lexical_rows(self, rowids: np.ndarray) -> sp.csr_matrix:
+        """The lexical rows of the articles with FAISS ids `rowids`."""
+        assert self.lexical is not None
+        return self.lexical.take(rowids)
+
+    def lexical_search(
+        self, query: sp.csr_matrix, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """About the `k` articles lexically nearest `query`: (scores, FAISS ids), among `allowed`."""
+        if self.lexical is None:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        return self.lexical.search(query, k, allowed)
 
     def signatures(self, rowids: np.ndarray) -> np.ndarray:
         """The reprint signatures of the articles with FAISS ids `rowids`."""
@@ -79,7 +95,7 @@ class Bundle:
     @property
     def signal_names(self) -> frozenset[str]:
         """The signals whose vectors the bundle holds."""
-        return frozenset(self.signals)
+        return frozenset(self.signals) | ({LEX} if self.lexical is not None else set())
 
     def __len__(self) -> int:
         return len(self.index)
@@ -232,6 +248,7 @@ def load_bundle(
         vectors = {
             name: _load_rows(bundle_dir / signal_file(name), len(index), np.float32)
             for name in manifest.get("signals", {})
+            if name != LEX
         }
         reprints = _load_rows(bundle_dir / REPRINTS_FILE, len(index), np.uint32)
         neighbours = None
@@ -241,7 +258,13 @@ def load_bundle(
         if KEYS_FILE in files:  # bundles built before it get their keys computed here
             keys = _load_rows(bundle_dir / KEYS_FILE, len(index), np.int64)
         columns = store.columns(keys)
+        lexical = None
+        if LEX in manifest.get("signals", {}):
+            try:
+                lexical = LexicalIndex.load(bundle_dir, len(index))
+            except (OSError, ValueError) as exc:
+                raise BundleCorruptError(f"{bundle_dir}: unreadable lexical rows ({exc})") from exc
     except BaseException:
         store.close()
         raise
-    return Bundle(bundle_dir, manifest, index, store, vectors, reprints, columns, neighbours)
+    return Bundle(bundle_dir, manifest, index, store, vectors, reprints, columns, neighbours, lexical)

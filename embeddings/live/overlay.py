@@ -14,14 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 
+from embeddings.articles.text import article_text
 from embeddings.index.bundle import Bundle
 from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
+from embeddings.index.lexical_index import cosines
 from embeddings.index.store import StoredArticle
 from embeddings.live.write_log import Write
+from embeddings.model.lexical import LexicalModel
 from embeddings.vectors import MAIN
 
 
@@ -52,6 +57,7 @@ class _Rows:
         self.signatures = np.zeros((capacity, words), dtype=np.uint32)
         self.columns = Columns.empty(capacity)
         self.articles: list[StoredArticle] = []
+        self.lexical: list[sp.csr_matrix] = []  # one row per article, when the bundle has the signal
 
     @property
     def capacity(self) -> int:
@@ -70,9 +76,10 @@ class _Rows:
         bigger.signatures[:n] = self.signatures[:n]
         bigger.columns = Columns.concat([self.columns.take(slice(0, n)), Columns.empty(capacity - n)])
         bigger.articles = self.articles[:n]
+        bigger.lexical = self.lexical[:n]
         return bigger
 
-    def put(self, at: int, article: StoredArticle, write: Write) -> None:
+    def put(self, at: int, article: StoredArticle, write: Write, lexical: sp.csr_matrix | None) -> None:
         """Write one row at position `at` (past the end of every snapshot)."""
         for name, v in self.vectors.items():
             v[at] = write.vectors[name]
@@ -82,6 +89,9 @@ class _Rows:
         )
         del self.articles[at:]
         self.articles.append(article)
+        if lexical is not None:
+            del self.lexical[at:]
+            self.lexical.append(lexical)
 
 
 @dataclass(frozen=True)
@@ -97,13 +107,15 @@ class Snapshot:
     dropped: frozenset[str]  # their article ids
     last_seq: int  # the last write applied
     pending: int  # writes applied over the bundle (not folded into it yet)
+    lexical_model: LexicalModel | None = None  # the bundle's IDF, which weighs the writes' lexical rows
 
     @classmethod
     def of(cls, bundle: Bundle, dims: dict[str, int], last_seq: int = 0) -> Snapshot:
         """The bundle alone; `dims` are the dimensions of the signals writes carry."""
         rows = _Rows(dims, bundle.reprints.shape[1])
         empty = np.zeros(0, dtype=np.int64)
-        return cls(bundle, rows, 0, np.zeros(0, dtype=bool), {}, empty, frozenset(), last_seq, 0)
+        model = None if bundle.lexical is None else LexicalModel(bundle.lexical.idf)
+        return cls(bundle, rows, 0, np.zeros(0, dtype=bool), {}, empty, frozenset(), last_seq, 0, model)
 
     @property
     def base(self) -> int:
@@ -133,7 +145,7 @@ class Snapshot:
                     dropped.add(w.article_id)
             if w.op == "put":
                 rowid = self.base + 1 + n
-                rows.put(n, stored(rowid, w), w)
+                rows.put(n, stored(rowid, w), w, self._lexical_row(w))
                 alive[n] = True
                 ids[w.article_id] = rowid
                 n += 1
@@ -147,7 +159,23 @@ class Snapshot:
             frozenset(dropped),
             max(self.last_seq, max(w.seq for w in writes)),
             self.pending + len(writes),
+            self.lexical_model,
         )
+
+    def _lexical_row(self, write: Write) -> sp.csr_matrix | None:
+        """A put's lexical row, weighted by the bundle's IDF (None when the bundle has no such signal)."""
+        if self.lexical_model is None or write.article is None:
+            return None
+        return self.lexical_model.vectors([article_text(write.article.title, write.article.body)])
+
+    @cached_property
+    def _overlay_lexical(self) -> sp.csr_matrix:
+        """The overlay rows' lexical rows as one matrix (rows of replaced articles included)."""
+        width = self.lexical_model.idf.shape[0] if self.lexical_model is not None else 1
+        rows = self.rows.lexical[: self.n]
+        if not rows:
+            return sp.csr_matrix((0, width), dtype=np.float32)
+        return sp.csr_matrix(sp.vstack(rows, format="csr"), dtype=np.float32)
 
     # The Corpus protocol.
 
@@ -291,6 +319,40 @@ class Snapshot:
             self.bundle.row_columns(rowids[~added]),
             self.rows.columns.take(rowids[added] - self.base - 1),
         )
+
+    def lexical_rows(self, rowids: np.ndarray) -> sp.csr_matrix:
+        """The lexical rows of the given rows."""
+        rowids, added = self._split(rowids)
+        if not added.any():
+            return self.bundle.lexical_rows(rowids)
+        base_rows = self.bundle.lexical_rows(rowids[~added])
+        overlay_rows = self._overlay_lexical[rowids[added] - self.base - 1]
+        order = np.concatenate([np.flatnonzero(~added), np.flatnonzero(added)])
+        stacked = sp.vstack([base_rows, overlay_rows], format="csr")
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        picked: sp.csr_matrix = stacked[inverse]
+        return picked
+
+    def lexical_search(
+        self, query: sp.csr_matrix, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """About the `k` live articles lexically nearest `query`: the bundle's search and the overlay's."""
+        in_bundle = None if allowed is None else allowed[allowed <= self.base]
+        scores, ids = self.bundle.lexical_search(query, k + len(self.tombstones), in_bundle)
+        if len(self.tombstones):
+            keep = ~np.isin(ids, self.tombstones)
+            scores, ids = scores[keep], ids[keep]
+        mask = self.alive.copy()
+        if allowed is not None:
+            mask &= np.isin(self.base + 1 + np.arange(self.n), allowed)
+        positions = np.flatnonzero(mask)
+        if len(positions) and self.lexical_model is not None:
+            added = cosines(self._overlay_lexical[positions], query).astype(np.float32)
+            scores = np.concatenate([scores, added])
+            ids = np.concatenate([ids, (self.base + 1 + positions).astype(np.int64)])
+        order = np.argsort(-scores, kind="stable")[:k]
+        return scores[order], ids[order]
 
     def signatures(self, rowids: np.ndarray) -> np.ndarray:
         """The reprint signatures of the given rows."""

@@ -208,17 +208,11 @@ class WriteLog:
             if op == "delete":
                 out.append(Write("delete", ident, seq=seq))
                 continue
-            out.append(
-                Write(
-                    "put",
-                    ident,
-                    Article.model_validate_json(article),
-                    vectors.get(seq, {}),
-                    specs.get(seq, {}),
-                    np.frombuffer(blob, dtype=np.uint32),
-                    seq,
-                )
-            )
+            stored = Article.model_validate_json(article)
+            mark = np.frombuffer(blob, dtype=np.uint32)
+            if mark.shape != NO_SIGNATURE.shape:  # logged by a version whose signatures were other
+                mark = signature(article_text(stored.title, stored.body))
+            out.append(Write("put", ident, stored, vectors.get(seq, {}), specs.get(seq, {}), mark, seq))
         return out
 
     def compact(self) -> int:

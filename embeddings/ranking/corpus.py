@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
+import scipy.sparse as sp
 
 from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
@@ -63,6 +64,16 @@ class Corpus(Protocol):
 
     def vectors(self, name: str, rowids: np.ndarray) -> np.ndarray:
         """The `name` signal's vectors of the given rows."""
+        ...
+
+    def lexical_rows(self, rowids: np.ndarray) -> sp.csr_matrix:
+        """The lexical signal's rows (unit-norm sparse TF-IDF) of the given rows."""
+        ...
+
+    def lexical_search(
+        self, query: sp.csr_matrix, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """About the top-`k` (scores, row ids) by lexical cosine, optionally among `allowed` only."""
         ...
 
     def signatures(self, rowids: np.ndarray) -> np.ndarray:

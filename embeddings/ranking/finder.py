@@ -3,59 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from embeddings.errors import ArticleNotFoundError, BundleMismatchError, InvalidQueryError
+from embeddings.errors import ArticleNotFoundError, BundleMismatchError
 from embeddings.index.columns import NO_KEY, Columns, content_key, title_hash
 from embeddings.index.filters import Filters
+from embeddings.index.lexical_index import cosines as lexical_cosines
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.corpus import Corpus
-from embeddings.ranking.policy import ListPolicy
-from embeddings.ranking.reprints import NO_SIGNATURE, overlap
+from embeddings.ranking.listing import Hit, Listing, Origin, RelatedQuery
+from embeddings.ranking.reprints import NO_SIGNATURE, PERMUTATIONS, containment
 from embeddings.ranking.scorer import Scorer
 from embeddings.settings import Settings
-from embeddings.vectors import MAIN
+from embeddings.vectors import LEX, MAIN
 
 SEARCH_MARGIN = 16  # extra candidates fetched for the ones filtering will drop
-
-
-@dataclass(frozen=True)
-class RelatedQuery:
-    """What a caller asks of a related list."""
-
-    k: int = 4
-    filters: Filters = field(default_factory=Filters)
-    exclude: tuple[str, ...] = ()
-    policy: ListPolicy = field(default_factory=ListPolicy)
-
-    def __post_init__(self) -> None:
-        if self.filters.since and self.filters.until and self.filters.since > self.filters.until:
-            raise InvalidQueryError("since is after until")
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One related article, its score, the parts of that score and the reprints collapsed into it."""
-
-    article: StoredArticle
-    score: float
-    parts: dict[str, float] = field(default_factory=dict)
-    copies: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Origin:
-    """The query article: its identity (kept out of its own list, with its copies), date and language."""
-
-    rowid: int | None = None
-    content_hash: str | None = None
-    title: str | None = None
-    lang: str | None = None
-    published_at: datetime | None = None
-    signature: np.ndarray | None = None  # reprint signature of its words
+LEXICAL_DEPTH = 16  # lexical nearest neighbours added to the dense candidates
 
 
 @dataclass(frozen=True)
@@ -110,7 +76,7 @@ class RelatedFinder:
         scorer: Scorer,
         duplicate_threshold: float,
         depth: int = 50,
-        reprint_overlap: float | None = 0.5,
+        reprint_containment: float | None = 0.85,
     ) -> None:
         missing = set(scorer.signals) - corpus.signal_names
         if missing:
@@ -123,7 +89,8 @@ class RelatedFinder:
         self.duplicate_threshold = duplicate_threshold
         self.depth = depth  # candidates FAISS retrieves for the scorer
         # None: reprints are recognized by text hash, title and cosine only (the baseline's way).
-        self.reprint_overlap = 2.0 if reprint_overlap is None else reprint_overlap
+        self.reprint_containment = 2.0 if reprint_containment is None else reprint_containment
+        self.lexical_depth = LEXICAL_DEPTH if depth and LEX in scorer.signals else 0
         self._dated = corpus.date_range()
 
     @classmethod
@@ -133,21 +100,32 @@ class RelatedFinder:
         """A finder with the configured thresholds and depth.
 
         `plain` is the baseline: the nearest neighbours only (no deeper candidate pool to rerank),
-        reprints recognized by text hash, title and cosine but not by shared words.
+        reprints recognized by text hash, title and cosine but not by shared text.
         """
         if plain:
             return cls(corpus, scorer, settings.duplicate_threshold, 0, None)
         return cls(
-            corpus, scorer, settings.duplicate_threshold, settings.rerank_depth, settings.reprint_overlap
+            corpus,
+            scorer,
+            settings.duplicate_threshold,
+            settings.rerank_depth,
+            settings.reprint_containment,
         )
 
     def for_article(self, article_id: str, query: RelatedQuery) -> tuple[StoredArticle, list[Hit]]:
         """The article with `article_id` and its related list."""
+        article, listing = self.listing(article_id, query)
+        return article, listing.hits
+
+    def listing(self, article_id: str, query: RelatedQuery) -> tuple[StoredArticle, Listing]:
+        """The article with `article_id`, its related list and its own copies."""
         article = self.corpus.get(article_id)
         if article is None:
             raise ArticleNotFoundError(article_id)
         rowids = np.array([article.rowid])
-        vectors = {name: self.corpus.vectors(name, rowids)[0] for name in self.scorer.signals}
+        vectors: dict[str, Any] = {name: self.corpus.vectors(name, rowids)[0] for name in self.scorer.dense}
+        if LEX in self.scorer.signals:
+            vectors[LEX] = self.corpus.lexical_rows(rowids)
         origin = Origin(
             article.rowid,
             article.content_hash,
@@ -158,13 +136,14 @@ class RelatedFinder:
         )
         return article, self._related(vectors, query, origin)
 
-    def for_vectors(
-        self, vectors: Mapping[str, np.ndarray], query: RelatedQuery, origin: Origin
-    ) -> list[Hit]:
-        """The related list of an article that is not in the bundle, given its signal vectors."""
+    def for_vectors(self, vectors: Mapping[str, Any], query: RelatedQuery, origin: Origin) -> Listing:
+        """The related list of an article that is not in the bundle, given its signal vectors.
+
+        The lexical signal's vector (LEX) is a one-row sparse matrix made with the corpus's IDF.
+        """
         return self._related(vectors, query, origin)
 
-    def _related(self, vectors: Mapping[str, np.ndarray], query: RelatedQuery, origin: Origin) -> list[Hit]:
+    def _related(self, vectors: Mapping[str, Any], query: RelatedQuery, origin: Origin) -> Listing:
         corpus = self.corpus
         excluded = set(corpus.rowids_for(list(query.exclude)))
         if origin.rowid is not None:
@@ -180,18 +159,24 @@ class RelatedFinder:
             if excluded:
                 allowed = allowed[~np.isin(allowed, list(excluded))]
             if len(allowed) == 0:
-                return []
+                return Listing([])
         pool = len(corpus) if allowed is None else len(allowed)
         size = self._pool_size(query)
         want = size + len(excluded)
         limit: int | None = size  # the first pass ranks a pool of `size`; wider ones, all they find
+        lexical = self._lexical(vectors, excluded, allowed)
         while True:
             scores, ids = corpus.search(vectors[MAIN], want, allowed)
-            candidates, admitted = self._candidates(scores, ids, excluded, origin, None, limit)
-            hits = self._rank(vectors, candidates, query, origin)
-            # Stop once every candidate has been seen, or the pool is full and so is the list (an
-            # approximate search under a filter may come back short: it is asked again, wider).
-            if len(ids) >= pool or want >= pool or (admitted >= size and len(hits) >= query.k):
+            candidates, admitted, copies = self._candidates(
+                scores, ids, excluded, origin, None, limit, lexical, vectors[MAIN]
+            )
+            ranked, floored = self._rank(vectors, candidates, query, origin)
+            hits = Listing(ranked, copies)
+            # Stop once every candidate has been seen, or the pool is full and so is the list, or the
+            # relatedness floor cut it (an approximate search under a filter may come back short: it
+            # is asked again, wider; farther candidates would fall below the floor too).
+            full = len(hits.hits) >= query.k or floored
+            if len(ids) >= pool or want >= pool or (admitted >= size and full):
                 return hits
             want *= 4
             limit = None
@@ -200,14 +185,25 @@ class RelatedFinder:
         """How many candidates the scorer ranks: the nearest `max(k, depth)` and a margin."""
         return max(query.k, self.depth) + SEARCH_MARGIN
 
+    def _lexical(
+        self, vectors: Mapping[str, Any], excluded: set[int], allowed: np.ndarray | None
+    ) -> np.ndarray:
+        """Row ids of the lexically nearest candidates (the query and `excluded` left out)."""
+        if not self.lexical_depth or LEX not in vectors:
+            return np.zeros(0, dtype=np.int64)
+        _, ids = self.corpus.lexical_search(vectors[LEX], self.lexical_depth + len(excluded) + 1, allowed)
+        if excluded:
+            ids = ids[~np.isin(ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))]
+        return ids[: self.lexical_depth + SEARCH_MARGIN]
+
     def _looked_up(
         self,
-        vectors: Mapping[str, np.ndarray],
+        vectors: Mapping[str, Any],
         query: RelatedQuery,
         excluded: set[int],
         origin: Origin,
         filters: Filters,
-    ) -> list[Hit] | None:
+    ) -> Listing | None:
         """The list from the article's precomputed neighbours, or None when they cannot make it.
 
         They make it when, less the excluded articles and those the filters drop, a full pool of them
@@ -223,11 +219,14 @@ class RelatedFinder:
         if not exhaustive and len(ids) < size:
             return None
         scores = self.corpus.vectors(MAIN, ids) @ vectors[MAIN]
-        candidates, admitted = self._candidates(scores, ids, excluded, origin, filters, size)
+        lexical = self._lexical(vectors, excluded, None)
+        candidates, admitted, copies = self._candidates(
+            scores, ids, excluded, origin, filters, size, lexical, vectors[MAIN]
+        )
         if admitted < size and not exhaustive:
             return None
-        hits = self._rank(vectors, candidates, query, origin)
-        return hits if len(hits) >= query.k or exhaustive else None
+        hits, floored = self._rank(vectors, candidates, query, origin)
+        return Listing(hits, copies) if len(hits) >= query.k or floored or exhaustive else None
 
     def _candidates(
         self,
@@ -237,10 +236,14 @@ class RelatedFinder:
         origin: Origin,
         filters: Filters | None,
         size: int | None,
-    ) -> tuple[_Pool, int]:
-        """The `size` nearest results left after the exclusions and `filters`, less the query's reprints.
+        lexical: np.ndarray,
+        query_main: np.ndarray,
+    ) -> tuple[_Pool, int, tuple[str, ...]]:
+        """The `size` nearest results left after the exclusions and `filters`, with the `lexical`
+        candidates that pass them too, less the query's reprints.
 
-        Also returns how many that is (reprints of the query included).
+        Also returns how many nearest results that is (reprints of the query included), and the ids
+        of the query's reprints.
         """
         order = np.argsort(-np.asarray(scores), kind="stable")
         ids = np.asarray(ids, dtype=np.int64)[order]
@@ -255,45 +258,81 @@ class RelatedFinder:
             ids, cosines, columns = ids[passed], cosines[passed], columns.take(passed)
         if size is not None:
             ids, cosines, columns = ids[:size], cosines[:size], columns.take(slice(0, size))
+        admitted = len(ids)
+        extra = lexical[~np.isin(lexical, ids)]
+        if len(extra):
+            extra_columns = self.corpus.row_columns(extra)
+            if filters is not None and filters.active():
+                passed = extra_columns.admits(filters)
+                extra, extra_columns = extra[passed], extra_columns.take(passed)
+            extra_cosines = self.corpus.vectors(MAIN, extra) @ np.asarray(query_main, dtype=np.float32)
+            ids = np.concatenate([ids, extra])
+            cosines = np.concatenate([cosines, extra_cosines.astype(np.float64)])
+            columns = Columns.concat([columns, extra_columns])
         pool = _Pool(ids, columns, self.corpus.signatures(ids))
         if not len(pool):
-            return pool, 0
+            return pool, 0, ()
         copies = self._reprints(_Identities.of_origin(origin), pool.identities(), cosines[None, :])[0]
-        return pool.take(~copies), len(pool)
+        copy_ids: tuple[str, ...] = ()
+        if copies.any():
+            records = self.corpus.get_many([int(r) for r in pool.rowids[copies]])
+            copy_ids = tuple(records[int(r)].id for r in pool.rowids[copies] if int(r) in records)
+        return pool.take(~copies), admitted, copy_ids
 
     def _reprints(self, rows: _Identities, columns: _Identities, cosines: np.ndarray) -> np.ndarray:
-        """Which articles of `rows` are reprints of which of `columns` (main cosines given).
+        """Which articles of `rows` are reprints (republished copies) of which of `columns`.
 
-        A reprint has the same text, the same title words, a main cosine at or above the duplicate
-        threshold, or at least the reprint share of its words in common.
+        A reprint has the same text, or nearly all of the shorter text in the other (the reprint
+        containment of shingles), or the same title words and nearly the same body (a main cosine at
+        or above the duplicate threshold). Texts too short for shingles (headlines) are copies with
+        the same title words or at the duplicate threshold. Follow-ups written on one template share
+        words and sentences but not their facts, and stay apart.
         """
         same_title = (rows.titles[:, None] == columns.titles[None, :]) & (rows.titles[:, None] != NO_KEY)
         same_text = (rows.contents[:, None] == columns.contents[None, :]) & (rows.contents[:, None] != NO_KEY)
+        short = (rows.signatures[:, PERMUTATIONS] == 0)[:, None] | (columns.signatures[:, PERMUTATIONS] == 0)[
+            None, :
+        ]
+        near = cosines >= self.duplicate_threshold
         return np.asarray(
-            (cosines >= self.duplicate_threshold)
-            | same_text
-            | same_title
-            | (overlap(rows.signatures, columns.signatures) >= self.reprint_overlap)
+            same_text
+            | (containment(rows.signatures, columns.signatures) >= self.reprint_containment)
+            | (same_title & (near | short))
+            | (short & near)
         )
 
     def _rank(
         self,
-        vectors: Mapping[str, np.ndarray],
+        vectors: Mapping[str, Any],
         pool: _Pool,
         query: RelatedQuery,
         origin: Origin,
-    ) -> list[Hit]:
-        """Score the pool, pick the list by MMR, and read the listed articles' records."""
+    ) -> tuple[list[Hit], bool]:
+        """Score the pool, pick the list by MMR, and read the listed articles' records.
+
+        Also says whether the relatedness floor left candidates out.
+        """
         if not len(pool):
-            return []
+            return [], False
         signals = self.scorer.signals
-        cand_vectors = {name: self.corpus.vectors(name, pool.rowids) for name in signals}
-        relatedness, cosines = self.scorer.score(vectors, cand_vectors)
+        main = self.corpus.vectors(MAIN, pool.rowids)
+        cosines = {
+            name: np.asarray(
+                (main if name == MAIN else self.corpus.vectors(name, pool.rowids)) @ vectors[name],
+                dtype=np.float64,
+            )
+            for name in self.scorer.dense
+        }
+        if LEX in signals:
+            cosines[LEX] = lexical_cosines(self.corpus.lexical_rows(pool.rowids), vectors[LEX])
+        relatedness = self.scorer.combine(cosines)
         policy = query.policy
         freshness = policy.freshness(origin.published_at, pool.columns.ts)
         language = policy.language(origin.lang, pool.columns.lang)
         total = relatedness + freshness + language
-        chosen, copies, redundancy = self._select(pool, total, cand_vectors[MAIN], query.k, policy.diversity)
+        # Below the relatedness floor an article is not listed, whatever the policies add.
+        total = np.where(relatedness >= policy.min_score, total, -np.inf)
+        chosen, copies, redundancy = self._select(pool, total, main, query.k, policy.diversity)
         listed = chosen + [j for group in copies for j in group]
         records = self.corpus.get_many([int(pool.rowids[i]) for i in listed])
         hits = []
@@ -310,7 +349,7 @@ class RelatedFinder:
             )
             copy_ids = tuple(records[r].id for r in (int(pool.rowids[j]) for j in group) if r in records)
             hits.append(Hit(article, round(float(total[i]), 6), parts, copy_ids))
-        return hits
+        return hits, bool(np.isneginf(total).any())
 
     def _select(
         self, pool: _Pool, scores: np.ndarray, main: np.ndarray, k: int, diversity: float
@@ -329,6 +368,7 @@ class RelatedFinder:
         chosen: list[int] = []
         copies: list[list[int]] = []
         reprint_of: list[np.ndarray] = []  # per chosen article: which positions are its reprints
+        alive &= np.isfinite(scores)  # below the floor
         while len(chosen) < k and alive.any():
             value = np.where(alive, (1.0 - diversity) * scores - diversity * redundancy, -np.inf)
             best = int(np.argmax(value))
@@ -348,3 +388,6 @@ class RelatedFinder:
             for i in np.flatnonzero(alive & matrix.any(axis=1)):
                 copies[int(np.argmax(matrix[i]))].append(int(i))
         return chosen, copies, at_pick
+
+
+__all__ = ["Hit", "Listing", "Origin", "RelatedFinder", "RelatedQuery"]

@@ -34,6 +34,7 @@ class ListPolicy:
     past_only: bool = _DEFAULTS["past_only"]
     freshness_half_life_days: float = _DEFAULTS["freshness_half_life_days"]
     freshness_weight: float = _DEFAULTS["freshness_weight"]
+    min_score: float = _DEFAULTS["min_score"]
 
     def __post_init__(self) -> None:
         if self.lang_policy not in LANG_POLICIES:
@@ -52,7 +53,12 @@ class ListPolicy:
     def off(cls) -> ListPolicy:
         """No policy at all: rank by relatedness alone (the baseline)."""
         return cls(
-            lang_policy="any", language_weight=0.0, diversity=0.0, window_days=None, freshness_weight=0.0
+            lang_policy="any",
+            language_weight=0.0,
+            diversity=0.0,
+            window_days=None,
+            freshness_weight=0.0,
+            min_score=-math.inf,
         )
 
     def with_overrides(self, **overrides: Any) -> ListPolicy:

@@ -1,9 +1,12 @@
-"""Reprint detection by shared words: MinHash signatures of each article's word set.
+"""Reprint detection by shared text: MinHash signatures of each article's word shingles.
 
-Embeddings alone cannot tell a reprint from a second report on the same story: on SaudiNewsNet both
-reach cosines of 0.95-0.985. Their wording can: an outlet's rewrite of a wire story shares half or more
-of its words with the original, while a separate report on the same event shares a fifth to a third.
-The Jaccard overlap of two word sets is estimated by the share of equal MinHash values.
+A reprint is a republished copy: nearly all of the shorter text is in the other. Embeddings cannot
+tell it from a second report on the same story (on SaudiNewsNet both reach cosines of 0.95-0.985),
+nor can shared words: follow-ups written on one template share most of their words, each with its
+own facts. Shared runs of words can. A signature holds the MinHash values of a text's distinct
+shingles (runs of SHINGLE words) and their count; the Jaccard overlap of two shingle sets is
+estimated by the share of equal MinHash values, and with the two counts gives the containment
+|A & B| / min(|A|, |B|): the share of the shorter text found in the other.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from collections.abc import Sequence
 import numpy as np
 
 PERMUTATIONS = 64  # estimates a Jaccard overlap to about +-0.06
-# Headlines alone are too short to judge by shared words ("slash story one", "slash story two"
-# share half): texts with fewer distinct words get no signature and are judged by the other tests.
-MIN_WORDS = 16
+WIDTH = PERMUTATIONS + 1  # the MinHash values, then the number of distinct shingles
+SHINGLE = 2  # word pairs: on the sample, copies hold 0.93-1.0 of each other, template follow-ups 0.69
+# Headlines alone are too short to judge by shared text ("slash story one", "slash story two"):
+# texts with fewer distinct shingles get no signature and are judged by the other tests.
+MIN_SHINGLES = 16
 _PRIME = np.uint64((1 << 61) - 1)
 _MASK = np.uint64((1 << 32) - 1)
 _WORD = re.compile(r"\w+")
@@ -37,7 +42,7 @@ def _constants(tag: str) -> np.ndarray:
 
 _A = _constants("reprints-a")
 _B = _constants("reprints-b")
-NO_SIGNATURE = np.full(PERMUTATIONS, np.iinfo(np.uint32).max, dtype=np.uint32)  # a short text
+NO_SIGNATURE = np.zeros(WIDTH, dtype=np.uint32)  # a short text: no shingles counted
 
 
 def words(text: str) -> set[str]:
@@ -46,36 +51,46 @@ def words(text: str) -> set[str]:
     return set(_WORD.findall(folded))
 
 
+def shingles(text: str) -> set[str]:
+    """The distinct runs of SHINGLE consecutive words of a text (words as `words` reads them)."""
+    folded = _MARKS.sub("", unicodedata.normalize("NFKC", text).casefold())
+    seq = _WORD.findall(folded)
+    return {" ".join(seq[i : i + SHINGLE]) for i in range(len(seq) - SHINGLE + 1)}
+
+
 def signature(text: str) -> np.ndarray:
-    """The MinHash signature (PERMUTATIONS uint32 values) of a text's word set (empty if it is short)."""
-    distinct = words(text)
-    if len(distinct) < MIN_WORDS:
+    """The signature (WIDTH uint32 values) of a text's shingle set (NO_SIGNATURE if it is short)."""
+    distinct = shingles(text)
+    if len(distinct) < MIN_SHINGLES:
         return NO_SIGNATURE.copy()
     hashes = np.fromiter((zlib.crc32(w.encode()) for w in distinct), dtype=np.uint64)
     # Universal hashing a*h + b mod a Mersenne prime; uint64 products wrap, which still mixes well.
     mixed = (hashes[:, None] * _A[None, :] + _B[None, :]) % _PRIME
-    lowest: np.ndarray = (mixed.min(axis=0) & _MASK).astype(np.uint32)
-    return lowest
+    out = np.empty(WIDTH, dtype=np.uint32)
+    out[:PERMUTATIONS] = mixed.min(axis=0) & _MASK
+    out[PERMUTATIONS] = min(len(distinct), np.iinfo(np.uint32).max)
+    return out
 
 
 def signatures(texts: Sequence[str]) -> np.ndarray:
     """Signatures of many texts, one row each."""
-    out = np.empty((len(texts), PERMUTATIONS), dtype=np.uint32)
+    out = np.empty((len(texts), WIDTH), dtype=np.uint32)
     for i, text in enumerate(texts):
         out[i] = signature(text)
     return out
 
 
-def overlap(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Estimated word-set Jaccard overlap of every row of `rows` with every row of `others`.
+def containment(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Estimated share of the shorter text found in the other, for every row of `rows` and of `others`.
 
     A [len(rows), len(others)] matrix; 0 wherever either text is short (has no signature).
     """
     rows, others = np.atleast_2d(rows), np.atleast_2d(others)
-    equal = rows[:, None, :] == others[None, :, :]
-    shares: np.ndarray = (
-        np.count_nonzero(equal, axis=2) / rows.shape[1]
-    )  # a mean, without a float copy of `equal`
-    shares[np.all(rows == NO_SIGNATURE, axis=1), :] = 0.0
-    shares[:, np.all(others == NO_SIGNATURE, axis=1)] = 0.0
-    return shares
+    equal = rows[:, None, :PERMUTATIONS] == others[None, :, :PERMUTATIONS]
+    jaccard = np.count_nonzero(equal, axis=2) / PERMUTATIONS  # a mean, without a float copy of `equal`
+    a = rows[:, PERMUTATIONS].astype(np.float64)[:, None]
+    b = others[:, PERMUTATIONS].astype(np.float64)[None, :]
+    shorter = np.minimum(a, b)
+    shared = jaccard / (1.0 + jaccard) * (a + b)
+    out: np.ndarray = np.where(shorter > 0, np.minimum(shared / np.maximum(shorter, 1.0), 1.0), 0.0)
+    return out

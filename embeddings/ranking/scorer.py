@@ -1,9 +1,10 @@
-"""The relatedness scorer: each signal's cosine through a term, weighted and summed.
+"""The relatedness scorer: each signal's cosine through a term, weighted and summed, then calibrated.
 
 A term is either the cosine standardized by its mean and spread over article pairs (a z-score), or a
-monotone curve from cosine to relatedness fitted on human-scored pairs. `related-articles evaluate fit`
-fits both kinds; the shipped scorer is the calibrated kind, whose output estimates the human score on a
-0 (unrelated) to 1 (same story) scale.
+monotone curve from cosine to relatedness fitted on human-scored pairs. An optional output curve maps
+the sum onto the human scale, 0 (unrelated) to 1 (same story): it changes no ranking, only what a
+score means (and so the relatedness floor and the Pearson correlation). The shipped scorer mixes
+z-scores with weights chosen for the ranking of same-story articles, then calibrates the sum.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from embeddings.errors import ModelError
-from embeddings.vectors import MAIN
+from embeddings.vectors import LEX, MAIN
 
 DEFAULT_SCORER = "default"
 COSINE_SCORER = "cosine"
@@ -62,6 +63,7 @@ class ScorerConfig(BaseModel):
     name: str
     signals: dict[str, SignalTerm]
     intercept: float = 0.0
+    output: Curve | None = None  # the sum onto the human scale
     fitted_on: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -80,6 +82,10 @@ class Scorer:
         self.config = config
         self.name = config.name
         self.signals = tuple(config.signals)
+        self.dense = tuple(n for n in self.signals if n != LEX)  # the signals an encoder makes
+        self._output = (
+            None if config.output is None else (np.asarray(config.output.x), np.asarray(config.output.y))
+        )
         self._curves = {
             n: (np.asarray(s.curve.x), np.asarray(s.curve.y))
             for n, s in config.signals.items()
@@ -102,14 +108,10 @@ class Scorer:
         total = np.full(len(cosines[MAIN]), self.config.intercept, dtype=np.float64)
         for name, signal in self.config.signals.items():
             total += signal.weight * self.term(name, cosines[name])
-        return total
-
-    def score(
-        self, query: Mapping[str, np.ndarray], candidates: Mapping[str, np.ndarray]
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Relatedness of each candidate row to the query, and each signal's cosines."""
-        cosines = {n: np.asarray(candidates[n] @ query[n], dtype=np.float64) for n in self.signals}
-        return self.combine(cosines), cosines
+        if self._output is None:
+            return total
+        x, y = self._output
+        return np.asarray(np.interp(total, x, y) + TIE_BREAK * total, dtype=np.float64)
 
 
 def cosine_config(shipped: ScorerConfig) -> ScorerConfig:
@@ -118,9 +120,17 @@ def cosine_config(shipped: ScorerConfig) -> ScorerConfig:
     It ranks exactly as the raw cosine does (terms are strictly increasing). It uses the shipped main
     term alone, which is on the shipped scale, so the list policies' weights mean the same under both.
     """
+    main = shipped.signals[MAIN]
+    if main.curve is None:  # a z-scored main signal: its own curve, read off the shipped calibration
+        return ScorerConfig(
+            name=COSINE_SCORER,
+            signals={MAIN: main.model_copy(update={"weight": 1.0})},
+            output=shipped.output,
+            fitted_on={"note": "the main embedding's cosine alone, on the shipped scorer's scale"},
+        )
     return ScorerConfig(
         name=COSINE_SCORER,
-        signals={MAIN: shipped.signals[MAIN].model_copy(update={"weight": 1.0})},
+        signals={MAIN: main.model_copy(update={"weight": 1.0})},
         fitted_on={"note": "the main embedding's cosine alone, through the shipped scorer's main term"},
     )
 

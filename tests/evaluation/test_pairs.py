@@ -145,3 +145,15 @@ def test_the_development_pairs(tmp_path: Path, encoders: SignalEncoders) -> None
 def test_isotonic_curve_pools_tied_cosines() -> None:
     curve = isotonic_curve(np.array([0.1, 0.5, 0.5, 0.9]), np.array([0.0, 0.2, 0.8, 1.0]))
     assert curve.x == pytest.approx([0.1, 0.5, 0.9]) and curve.y == pytest.approx([0.0, 0.5, 1.0])
+
+
+def test_isotonic_curve_on_heavily_tied_values_rises_strictly() -> None:
+    # Cosines rounded to two decimals, noisy scores: the refit that once failed with "a curve's x
+    # and y must both increase".
+    rng = np.random.default_rng(0)
+    x = np.round(rng.uniform(0.7, 1.0, 3000), 2)
+    y = np.clip((x - 0.7) / 0.3 + rng.normal(0, 0.3, len(x)), 0, 1)
+    curve = isotonic_curve(x, y, knots=48)
+    assert len(curve.x) <= 48 and np.all(np.diff(curve.x) > 0) and np.all(np.diff(curve.y) > 0)
+    with pytest.raises(InputError, match="two finite"):
+        isotonic_curve(np.array([0.5, np.nan]), np.array([0.0, 1.0]))

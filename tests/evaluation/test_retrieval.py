@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from embeddings.ranking.scorer import load_scorer
 from service.cli import main
 from tests.conftest import write_jsonl
 from tests.evaluation.conftest import PAIRS
@@ -28,6 +29,25 @@ def test_cli_retrieval_ranks_the_same_story_first(
     for ranker in figures["rankers"].values():
         assert ranker["recall@1"] >= 0.75 and ranker["recall@4"] == 1.0
         assert set(ranker["by_lang"]) == {"en", "ar-en"}
+
+
+def test_cli_fit_ranking_writes_a_calibrated_scorer(
+    tmp_path: Path, model_cache: Path, sample_rows: list[dict[str, Any]]
+) -> None:
+    source = write_jsonl(tmp_path / "p.jsonl", PAIRS)
+    distractors = write_jsonl(tmp_path / "d.jsonl", [r for r in sample_rows if r["lang"] == "en"][:12])
+    scorer_file, out = tmp_path / "scorer.json", tmp_path / "fit.json"
+    args = ["--input", str(source), "--distractors", str(distractors), "--out", str(scorer_file)]
+    args += ["--json", str(out), "--folds", "2", "--signals", "main,lex", "--cache-dir", str(model_cache)]
+    assert main(["evaluate", "fit", "--kind", "ranking", *args]) == 0
+    scorer = load_scorer(str(scorer_file))
+    assert scorer.config.fitted_on["kind"] == "ranking" and scorer.config.output is not None
+    assert set(scorer.signals) <= {"main", "lex"} and "main" in scorer.signals
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    lists = figures["cross_validated"]["lists"]
+    assert lists["queries"] == 8 and 0 <= lists["recall@1"] <= 1
+    assert set(figures["baselines"]) == {"main", "lex"}
+    assert main(["evaluate", "fit", "--kind", "curves", *args]) == 1  # lex needs a corpus
 
 
 def test_cli_lists_reports_list_statistics(sample_bundles: Path, model_cache: Path, tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ def test_siblings_outrank_other_stories_on_average(
     wins = []
     for row in sample_rows:
         siblings = _siblings(sample_rows, row)
-        _, hits = finder.for_article(row["id"], RelatedQuery(k=len(sample_rows)))
+        whole = RelatedQuery(k=len(sample_rows), policy=ListPolicy(min_score=-1.0))  # the whole order
+        _, hits = finder.for_article(row["id"], whole)
         ranks = [i for i, h in enumerate(hits) if h.article.id in siblings]
         others = [i for i, h in enumerate(hits) if h.article.id not in siblings]
         wins.append(np.mean([[r < o for o in others] for r in ranks]))
@@ -126,7 +127,7 @@ def test_vector_query_matches_the_indexed_one(
         assert float(vector @ finder.corpus.vectors(name, np.array([stored.rowid]))[0]) > 0.9999
     _, indexed = finder.for_article(row["id"], RelatedQuery(k=4))
     origin = Origin(title=row["title"], lang=stored.lang, published_at=stored.published_at)
-    preview = finder.for_vectors(vectors, RelatedQuery(k=4), origin)
+    preview = finder.for_vectors(vectors, RelatedQuery(k=4), origin).hits
     assert [h.article.id for h in preview] == [h.article.id for h in indexed]
 
 

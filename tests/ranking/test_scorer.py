@@ -21,16 +21,28 @@ def test_scorer_standardizes_and_weighs() -> None:
         intercept=0.1,
     )
     scorer = Scorer(config)
-    query = {"main": np.array([1.0, 0.0]), "use": np.array([0.0, 1.0])}
-    candidates = {
-        "main": np.array([[0.9, 0.0], [0.8, 0.0], [0.8, 0.0]]),
-        "use": np.array([[0.0, 0.5], [0.0, 0.1], [0.0, 0.05]]),
-    }
-    relatedness, cosines = scorer.score(query, candidates)
-    assert cosines["main"] == pytest.approx([0.9, 0.8, 0.8])
+    relatedness = scorer.combine({"main": np.array([0.9, 0.8, 0.8]), "use": np.array([0.5, 0.1, 0.05])})
     # 0.1 + 0.25 * z_main + 0.75 * curve(use): z_main = 1, 0, 0; curve = 0.75, 0 (flat below 0.2), 0
     assert relatedness == pytest.approx([0.9125, 0.1, 0.1], abs=1e-3)
     assert relatedness[1] > relatedness[2]  # flat ends still order the cosines
+
+
+def test_output_curve_calibrates_without_reordering() -> None:
+    signals = {
+        "main": SignalTerm(mean=0.8, std=0.1, weight=0.5),
+        "lex": SignalTerm(mean=0.1, std=0.1, weight=0.5),
+    }
+    raw = Scorer(ScorerConfig(name="raw", signals=signals))
+    calibrated = Scorer(
+        ScorerConfig(name="c", signals=signals, output=Curve(x=[-1.0, 0.0, 2.0], y=[0.0, 0.2, 0.9]))
+    )
+    assert calibrated.signals == ("main", "lex") and calibrated.dense == ("main",)
+    cosines = {"main": np.array([0.7, 0.8, 0.95, 0.99]), "lex": np.array([0.0, 0.1, 0.3, 0.9])}
+    sums = raw.combine(cosines)  # -1, 0, 1.75, 4.95
+    scores = calibrated.combine(cosines)
+    assert list(np.argsort(scores)) == list(np.argsort(sums)) == [0, 1, 2, 3]
+    assert scores[:3] == pytest.approx([0.0, 0.2, 0.2 + 0.7 * 1.75 / 2], abs=1e-3)
+    assert scores[3] == pytest.approx(0.9, abs=1e-3)  # flat past the curve's end, still ordered
 
 
 def test_scorer_files(tmp_path: Path) -> None:

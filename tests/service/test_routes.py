@@ -49,7 +49,13 @@ def test_related_lists_the_same_story(client: TestClient, sample_rows: list[dict
     response = client.get(f"/v1/articles/{original['id']}/related", params={"k": 4})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["article"] == {"id": original["id"], "title": original["title"], "url": original["url"]}
+    copies = [r["id"] for r in sample_rows if r.get("copy_of") == original["id"]]
+    assert body["article"] == {
+        "id": original["id"],
+        "title": original["title"],
+        "url": original["url"],
+        "copies": copies,  # its republished copy, left out of the list
+    }
     related = body["related"]
     assert len(related) == 4
     assert [story[item["id"]] for item in related] == [original["story"]] * 4
