@@ -51,7 +51,8 @@ def pick_ids(bundle: Bundle, n: int, seed: int) -> list[str]:
 
 BASELINE_ENV = {
     "RELATED_SCORER": "cosine",
-    "RELATED_REPRINT_OVERLAP": "1",
+    "RELATED_REPRINT_CONTAINMENT": "1",
+    "RELATED_MIN_SCORE": "-1",
     "RELATED_RERANK_DEPTH": "1",
     "RELATED_WINDOW_DAYS": "none",
     "RELATED_DIVERSITY": "0",

@@ -110,7 +110,10 @@ def test_filters_and_exclusions(finder: RelatedFinder, sample_rows: list[dict[st
     _, base = finder.for_article(row["id"], RelatedQuery(k=6))
     _, fewer = finder.for_article(row["id"], RelatedQuery(k=6, exclude=(base[0].article.id,)))
     assert [h.article.id for h in fewer[:5]] == [h.article.id for h in base[1:6]]
-    _, french = finder.for_article(row["id"], RelatedQuery(k=100, filters=Filters(langs=("fr",))))
+    every = ListPolicy(min_score=-1.0)  # no relatedness floor: every French article is listed
+    _, french = finder.for_article(
+        row["id"], RelatedQuery(k=100, filters=Filters(langs=("fr",)), policy=every)
+    )
     assert len(french) == sum(r["lang"] == "fr" for r in sample_rows) - sum(
         1 for r in sample_rows if r["lang"] == "fr" and r.get("copy_of")
     )
@@ -203,7 +206,8 @@ def test_reprints_collapse_into_an_entry_that_names_them(
 def test_policy_rules_bound_the_search(finder: RelatedFinder, sample_rows: list[dict[str, Any]]) -> None:
     french = _originals(sample_rows, "fr")
     row = french[0]
-    _, hits = finder.for_article(row["id"], RelatedQuery(k=50, policy=ListPolicy(lang_policy="same_only")))
+    same_only = ListPolicy(lang_policy="same_only", min_score=-1.0)  # no floor: every French article
+    _, hits = finder.for_article(row["id"], RelatedQuery(k=50, policy=same_only))
     assert {h.article.lang for h in hits} == {"fr"}
     listed = {h.article.id for h in hits} | {c for h in hits for c in h.copies}
     assert listed == {r["id"] for r in sample_rows if r["lang"] == "fr"} - {row["id"]}  # every one, once

@@ -83,13 +83,23 @@ def test_k_results_when_the_corpus_holds_them(client: TestClient, sample_rows: l
 
 def test_filters(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
     ident = next(r["id"] for r in sample_rows if r["lang"] == "ar")
-    only_fr = client.get(f"/v1/articles/{ident}/related", params={"k": 5, "lang": "fr"}).json()["related"]
+    # No relatedness floor here: the filters alone decide which articles may be listed.
+    only_fr = client.get(
+        f"/v1/articles/{ident}/related", params={"k": 5, "lang": "fr", "min_score": -1}
+    ).json()["related"]
     assert len(only_fr) == 5 and {i["lang"] for i in only_fr} == {"fr"}
+    floored = client.get(
+        f"/v1/articles/{ident}/related", params={"k": 5, "lang": "fr", "explain": "true"}
+    ).json()["related"]
+    assert len(floored) <= 5 and all(i["explain"]["relatedness"] >= 0.15 for i in floored)
     two = client.get(
-        f"/v1/articles/{ident}/related", params=[("k", "8"), ("lang", "fr"), ("lang", "en")]
+        f"/v1/articles/{ident}/related",
+        params=[("k", "8"), ("lang", "fr"), ("lang", "en"), ("min_score", "-1")],
     ).json()
     assert {i["lang"] for i in two["related"]} == {"fr", "en"}
-    comma = client.get(f"/v1/articles/{ident}/related", params={"k": 8, "lang": "fr,en"}).json()
+    comma = client.get(
+        f"/v1/articles/{ident}/related", params={"k": 8, "lang": "fr,en", "min_score": -1}
+    ).json()
     assert comma["related"] == two["related"]
     section = sample_rows[5]["section"]
     by_section = client.get(f"/v1/articles/{ident}/related", params={"k": 3, "section": section}).json()[
@@ -248,7 +258,7 @@ def test_ids_with_slashes_and_unicode(tmp_path: Path, make_settings: Callable[..
     _, _, app = _fake_app_with(tmp_path, make_settings, rows)
     with TestClient(app) as client:
         assert client.get("/v1/articles/2026/03/a").json()["id"] == "2026/03/a"
-        related = client.get("/v1/articles/2026%2F03%2Fa/related", params={"k": 2}).json()
+        related = client.get("/v1/articles/2026%2F03%2Fa/related", params={"k": 2, "min_score": -1}).json()
         assert related["article"]["id"] == "2026/03/a" and len(related["related"]) == 2
         assert client.get("/v1/articles/خبر-١/related").json()["article"]["id"] == "خبر-١"
 
