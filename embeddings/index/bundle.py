@@ -71,6 +71,11 @@ class Bundle:
         assert self.lexical is not None
         return self.lexical.take(rowids)
 
+    def lexical_cosines(self, rowids: np.ndarray, query: sp.csr_matrix) -> np.ndarray:
+        """The lexical cosine of each article with FAISS ids `rowids` with `query`."""
+        assert self.lexical is not None
+        return self.lexical.cosines(rowids, query)
+
     def lexical_search(
         self, query: sp.csr_matrix, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ returns are then scored exactly on their full rows.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,10 @@ class LexicalIndex:
         picked: sp.csr_matrix = self.rows[np.asarray(rowids, dtype=np.int64) - 1]
         return picked
 
+    def cosines(self, rowids: np.ndarray, query: sp.csr_matrix) -> np.ndarray:
+        """The cosine of each given row with `query`."""
+        return cosines(self.take(rowids), query)
+
     def search(
         self, query: sp.csr_matrix, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +87,24 @@ class LexicalIndex:
         return scores[hit], (positions[hit] + 1).astype(np.int64)
 
 
+_scratch = threading.local()
+
+
+def _dense_query(query: sp.csr_matrix, width: int) -> np.ndarray:
+    """`query` scattered into this thread's dense vector (the caller zeroes its entries again)."""
+    # For 80 SaudiNewsNet rows a product with the dense query takes 0.05 ms, the sparse product
+    # (rows @ query.T) 1.4 ms.
+    dense = getattr(_scratch, "dense", None)
+    if dense is None or dense.shape[0] != width:
+        dense = _scratch.dense = np.zeros(width, dtype=np.float32)
+    dense[query.indices] = query.data
+    return dense
+
+
 def cosines(rows: sp.csr_matrix, query: sp.csr_matrix) -> np.ndarray:
     """Each row's cosine with `query` (one unit-norm row)."""
-    return np.asarray((rows @ query.T).toarray(), dtype=np.float64).ravel()
+    dense = _dense_query(query, rows.shape[1])
+    try:
+        return np.asarray(rows @ dense, dtype=np.float64).ravel()
+    finally:
+        dense[query.indices] = 0.0

@@ -27,7 +27,7 @@ from embeddings.index.lexical_index import cosines
 from embeddings.index.store import StoredArticle
 from embeddings.live.write_log import Write
 from embeddings.model.lexical import LexicalModel
-from embeddings.vectors import MAIN
+from embeddings.vectors import LEX, MAIN
 
 
 def stored(article_rowid: int, write: Write) -> StoredArticle:
@@ -187,7 +187,8 @@ class Snapshot:
     @property
     def signal_names(self) -> frozenset[str]:
         """The signals both the bundle and the writes carry."""
-        return self.bundle.signal_names & frozenset(self.rows.vectors)
+        carried = set(self.rows.vectors) | ({LEX} if self.lexical_model is not None else set())
+        return self.bundle.signal_names & frozenset(carried)
 
     def __len__(self) -> int:
         return self.base - len(self.tombstones) + int(self.alive.sum())
@@ -333,6 +334,16 @@ class Snapshot:
         inverse[order] = np.arange(len(order))
         picked: sp.csr_matrix = stacked[inverse]
         return picked
+
+    def lexical_cosines(self, rowids: np.ndarray, query: sp.csr_matrix) -> np.ndarray:
+        """The lexical cosine of each given row with `query`."""
+        rowids, added = self._split(rowids)
+        if not added.any():
+            return self.bundle.lexical_cosines(rowids, query)
+        out = np.empty(len(rowids), dtype=np.float64)
+        out[~added] = self.bundle.lexical_cosines(rowids[~added], query)
+        out[added] = cosines(self._overlay_lexical[rowids[added] - self.base - 1], query)
+        return out
 
     def lexical_search(
         self, query: sp.csr_matrix, k: int, allowed: np.ndarray | None = None

@@ -70,6 +70,10 @@ class Corpus(Protocol):
         """The lexical signal's rows (unit-norm sparse TF-IDF) of the given rows."""
         ...
 
+    def lexical_cosines(self, rowids: np.ndarray, query: sp.csr_matrix) -> np.ndarray:
+        """The lexical cosine of each given row with `query` (a one-row matrix made with the corpus's IDF)."""
+        ...
+
     def lexical_search(
         self, query: sp.csr_matrix, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,6 @@ import numpy as np
 from embeddings.errors import ArticleNotFoundError, BundleMismatchError
 from embeddings.index.columns import NO_KEY, Columns, content_key, title_hash
 from embeddings.index.filters import Filters
-from embeddings.index.lexical_index import cosines as lexical_cosines
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.corpus import Corpus
 from embeddings.ranking.listing import Hit, Listing, Origin, RelatedQuery
@@ -324,7 +323,7 @@ class RelatedFinder:
             for name in self.scorer.dense
         }
         if LEX in signals:
-            cosines[LEX] = lexical_cosines(self.corpus.lexical_rows(pool.rowids), vectors[LEX])
+            cosines[LEX] = self.corpus.lexical_cosines(pool.rowids, vectors[LEX])
         relatedness = self.scorer.combine(cosines)
         policy = query.policy
         freshness = policy.freshness(origin.published_at, pool.columns.ts)

