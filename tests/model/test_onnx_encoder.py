@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from embeddings.errors import ModelError
-from embeddings.model.encoders import Encoder, SentenceTransformerEncoder, default_model_path, load_encoder
+from embeddings.model.encoders import Encoder, SentenceTransformerEncoder, default_model, load_encoder
 from embeddings.model.onnx_encoder import BACKEND, EXPORT_VERSION, export, export_dir
 from embeddings.settings import Settings
 
@@ -59,7 +59,7 @@ def test_an_arabic_headline_is_nearest_its_english_translation(onnx_encoder: Enc
 def test_the_export_is_made_once_and_refuses_other_poolings(
     onnx_encoder: Encoder, model_cache: Path, tmp_path: Path
 ) -> None:
-    folder = default_model_path(model_cache)
+    folder = default_model(Settings(cache_dir=model_cache))[0]
     target = export_dir(model_cache, folder.name)
     model_file = export(folder, target)
     assert model_file.parent == target and not list(target.parent.glob(f".{target.name}-*"))

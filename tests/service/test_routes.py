@@ -77,8 +77,14 @@ def test_never_the_article_itself_nor_a_copy(client: TestClient, sample_rows: li
 
 def test_k_results_when_the_corpus_holds_them(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
     ident = sample_rows[0]["id"]
-    assert len(client.get(f"/v1/articles/{ident}/related", params={"k": 50}).json()["related"]) == 50
-    assert len(client.get(f"/v1/articles/{ident}/related").json()["related"]) == 4
+    everything = {"min_score": -1}  # no relatedness floor: every article may be listed
+    assert (
+        len(client.get(f"/v1/articles/{ident}/related", params={"k": 50, **everything}).json()["related"])
+        == 50
+    )
+    assert len(client.get(f"/v1/articles/{ident}/related", params=everything).json()["related"]) == 4
+    floored = client.get(f"/v1/articles/{ident}/related", params={"k": 50, "explain": "true"}).json()
+    assert all(i["explain"]["relatedness"] >= 0.15 for i in floored["related"])
 
 
 def test_filters(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
@@ -102,16 +108,17 @@ def test_filters(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
     ).json()
     assert comma["related"] == two["related"]
     section = sample_rows[5]["section"]
-    by_section = client.get(f"/v1/articles/{ident}/related", params={"k": 3, "section": section}).json()[
-        "related"
-    ]
+    by_section = client.get(
+        f"/v1/articles/{ident}/related", params={"k": 3, "section": section, "min_score": -1}
+    ).json()["related"]
     assert by_section and {i["section"] for i in by_section} == {section}
-    window = {"k": 50, "since": "2026-03-05T00:00:00Z", "until": "2026-03-10T23:59:59+00:00"}
+    window = {"k": 50, "since": "2026-03-05T00:00:00Z", "until": "2026-03-10T23:59:59+00:00", "min_score": -1}
     dated = client.get(f"/v1/articles/{ident}/related", params=window).json()["related"]
     assert dated and all("2026-03-05" <= i["published_at"][:10] <= "2026-03-11" for i in dated)
-    first = client.get(f"/v1/articles/{ident}/related", params={"k": 3}).json()["related"]
+    first = client.get(f"/v1/articles/{ident}/related", params={"k": 3, "min_score": -1}).json()["related"]
     excluded = [first[0]["id"], first[1]["id"]]
-    after = client.get(f"/v1/articles/{ident}/related", params={"k": 3, "exclude": ",".join(excluded)}).json()
+    without = {"k": 3, "exclude": ",".join(excluded), "min_score": -1}
+    after = client.get(f"/v1/articles/{ident}/related", params=without).json()
     assert not {i["id"] for i in after["related"]} & set(excluded)
     assert after["related"][0]["id"] == first[2]["id"]
     none = client.get(f"/v1/articles/{ident}/related", params={"lang": "de"}).json()
@@ -309,6 +316,7 @@ def test_explain_and_policy_parameters(client: TestClient, sample_rows: list[dic
     french = [r for r in sample_rows if r["lang"] == "fr" and not r.get("copy_of")]
     row = max(french, key=lambda r: datetime.fromisoformat(r["published_at"]))  # the latest has a past
     params: dict[str, Any] = {"k": 4, "explain": "true", "lang_policy": "same_only", "past_only": "true"}
+    params["min_score"] = -1  # the policies alone decide here
     body = client.get(f"/v1/articles/{row['id']}/related", params=params).json()
     assert len(body["related"]) == 4, body
     for item in body["related"]:
