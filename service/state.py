@@ -101,7 +101,9 @@ class LiveBundle:
                     needed = {n: self._encoders.encoders[n].spec.as_dict() for n in self._scorer.dense}
                     if LEX in self._scorer.signals:
                         needed[LEX] = LexicalModel.spec()
-                    bundle = load_bundle(target, self._encoders.main.spec, signals=needed)
+                    bundle = load_bundle(
+                        target, self._encoders.main.spec, signals=needed, lexical=LEX in needed
+                    )
                 except Exception as exc:  # damaged files fail in many ways (OSError, sqlite3, faiss)
                     self._refused = target
                     self.last_error = f"refused bundle {target.name}: {exc}"

@@ -217,8 +217,13 @@ def load_bundle(
     expected: ModelSpec | None = None,
     verify: bool = True,
     signals: dict[str, dict[str, Any]] | None = None,
+    lexical: bool = True,
 ) -> Bundle:
-    """Load and check a bundle: files present and unchanged, counts consistent, models as expected."""
+    """Load and check a bundle: files present and unchanged, counts consistent, models as expected.
+
+    `lexical`: load the lexical rows too (about 8 KB an article with their postings); a service whose
+    scorer does not use them leaves them on disk.
+    """
     if not bundle_dir.is_dir():
         raise BundleNotFoundError(f"no bundle at {bundle_dir}")
     manifest = read_manifest(bundle_dir)
@@ -263,13 +268,13 @@ def load_bundle(
         if KEYS_FILE in files:  # bundles built before it get their keys computed here
             keys = _load_rows(bundle_dir / KEYS_FILE, len(index), np.int64)
         columns = store.columns(keys)
-        lexical = None
-        if LEX in manifest.get("signals", {}):
+        rows = None
+        if lexical and LEX in manifest.get("signals", {}):
             try:
-                lexical = LexicalIndex.load(bundle_dir, len(index))
+                rows = LexicalIndex.load(bundle_dir, len(index))
             except (OSError, ValueError) as exc:
                 raise BundleCorruptError(f"{bundle_dir}: unreadable lexical rows ({exc})") from exc
     except BaseException:
         store.close()
         raise
-    return Bundle(bundle_dir, manifest, index, store, vectors, reprints, columns, neighbours, lexical)
+    return Bundle(bundle_dir, manifest, index, store, vectors, reprints, columns, neighbours, rows)

@@ -68,12 +68,9 @@ class LexicalIndex:
         self, query: sp.csr_matrix, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """About the `k` rows nearest `query` (one row), by its heaviest n-grams: (scores, row ids)."""
-        weights, terms = query.data, query.indices
+        terms, weights = top_terms(query)
         if not len(terms) or k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        if len(terms) > QUERY_TERMS:
-            top = np.argpartition(-weights, QUERY_TERMS)[:QUERY_TERMS]
-            weights, terms = weights[top], terms[top]
         scores = np.asarray(self._postings[:, terms] @ weights, dtype=np.float32).ravel()
         if allowed is not None:
             keep = np.asarray(allowed, dtype=np.int64) - 1
@@ -88,6 +85,24 @@ class LexicalIndex:
 
 
 _scratch = threading.local()
+
+
+def top_terms(query: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """The columns and weights of the query's QUERY_TERMS heaviest n-grams (all of a short query)."""
+    weights, terms = query.data, query.indices
+    if len(terms) > QUERY_TERMS:
+        top = np.argpartition(-weights, QUERY_TERMS)[:QUERY_TERMS]
+        weights, terms = weights[top], terms[top]
+    return terms, weights
+
+
+def truncated(query: sp.csr_matrix) -> sp.csr_matrix:
+    """The query cut to its heaviest n-grams: what a search scores with."""
+    terms, weights = top_terms(query)
+    order = np.argsort(terms)
+    return sp.csr_matrix(
+        (weights[order], terms[order], np.array([0, len(terms)])), shape=query.shape, dtype=np.float32
+    )
 
 
 def _dense_query(query: sp.csr_matrix, width: int) -> np.ndarray:

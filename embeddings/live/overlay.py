@@ -23,7 +23,7 @@ from embeddings.articles.text import article_text
 from embeddings.index.bundle import Bundle
 from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
-from embeddings.index.lexical_index import cosines
+from embeddings.index.lexical_index import cosines, truncated
 from embeddings.index.store import StoredArticle
 from embeddings.live.write_log import Write
 from embeddings.model.lexical import LexicalModel
@@ -359,7 +359,8 @@ class Snapshot:
             mask &= np.isin(self.base + 1 + np.arange(self.n), allowed)
         positions = np.flatnonzero(mask)
         if len(positions) and self.lexical_model is not None:
-            added = cosines(self._overlay_lexical[positions], query).astype(np.float32)
+            # Scored as the bundle's search scores its rows, by the query's heaviest n-grams.
+            added = cosines(self._overlay_lexical[positions], truncated(query)).astype(np.float32)
             scores = np.concatenate([scores, added])
             ids = np.concatenate([ids, (self.base + 1 + positions).astype(np.int64)])
         order = np.argsort(-scores, kind="stable")[:k]

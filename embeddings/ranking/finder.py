@@ -48,18 +48,25 @@ class _Identities:
 
 @dataclass(frozen=True)
 class _Pool:
-    """Candidates as arrays, nearest first: row ids, ranking columns, reprint signatures."""
+    """Candidates as arrays, nearest first: row ids, ranking columns, reprint signatures, and which of
+    them the lexical search added (past the dense nearest)."""
 
     rowids: np.ndarray
     columns: Columns
     signatures: np.ndarray
+    lexical: np.ndarray  # bool
 
     def __len__(self) -> int:
         return len(self.rowids)
 
     def take(self, positions: np.ndarray | slice) -> _Pool:
         """The candidates at `positions`."""
-        return _Pool(self.rowids[positions], self.columns.take(positions), self.signatures[positions])
+        return _Pool(
+            self.rowids[positions],
+            self.columns.take(positions),
+            self.signatures[positions],
+            self.lexical[positions],
+        )
 
     def identities(self) -> _Identities:
         """The candidates' identities."""
@@ -268,7 +275,7 @@ class RelatedFinder:
             ids = np.concatenate([ids, extra])
             cosines = np.concatenate([cosines, extra_cosines.astype(np.float64)])
             columns = Columns.concat([columns, extra_columns])
-        pool = _Pool(ids, columns, self.corpus.signatures(ids))
+        pool = _Pool(ids, columns, self.corpus.signatures(ids), np.arange(len(ids)) >= admitted)
         if not len(pool):
             return pool, 0, ()
         copies = self._reprints(_Identities.of_origin(origin), pool.identities(), cosines[None, :])[0]
@@ -348,7 +355,8 @@ class RelatedFinder:
             )
             copy_ids = tuple(records[r].id for r in (int(pool.rowids[j]) for j in group) if r in records)
             hits.append(Hit(article, round(float(total[i]), 6), parts, copy_ids))
-        return hits, bool(np.isneginf(total).any())
+        # Only a dense candidate below the floor says that farther dense ones would be below it too.
+        return hits, bool((np.isneginf(total) & ~pool.lexical).any())
 
     def _select(
         self, pool: _Pool, scores: np.ndarray, main: np.ndarray, k: int, diversity: float

@@ -25,6 +25,9 @@ SHINGLE = 2  # word pairs: on the sample, copies hold 0.93-1.0 of each other, te
 # Headlines alone are too short to judge by shared text ("slash story one", "slash story two"):
 # texts with fewer distinct shingles get no signature and are judged by the other tests.
 MIN_SHINGLES = 16
+# Containment is read off the Jaccard estimate scaled by the sizes: with few equal values (a short text
+# against a long one) one chance match would swing it past any threshold, so it counts from 8 of 64.
+MIN_MATCHES = 8
 _PRIME = np.uint64((1 << 61) - 1)
 _MASK = np.uint64((1 << 32) - 1)
 _WORD = re.compile(r"\w+")
@@ -83,14 +86,17 @@ def signatures(texts: Sequence[str]) -> np.ndarray:
 def containment(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Estimated share of the shorter text found in the other, for every row of `rows` and of `others`.
 
-    A [len(rows), len(others)] matrix; 0 wherever either text is short (has no signature).
+    A [len(rows), len(others)] matrix; 0 wherever either text is short (has no signature), or where
+    fewer than MIN_MATCHES MinHash values agree (too few to tell).
     """
     rows, others = np.atleast_2d(rows), np.atleast_2d(others)
     equal = rows[:, None, :PERMUTATIONS] == others[None, :, :PERMUTATIONS]
-    jaccard = np.count_nonzero(equal, axis=2) / PERMUTATIONS  # a mean, without a float copy of `equal`
+    matches = np.count_nonzero(equal, axis=2)
+    jaccard = matches / PERMUTATIONS
     a = rows[:, PERMUTATIONS].astype(np.float64)[:, None]
     b = others[:, PERMUTATIONS].astype(np.float64)[None, :]
     shorter = np.minimum(a, b)
     shared = jaccard / (1.0 + jaccard) * (a + b)
-    out: np.ndarray = np.where(shorter > 0, np.minimum(shared / np.maximum(shorter, 1.0), 1.0), 0.0)
+    reliable = (shorter > 0) & (matches >= MIN_MATCHES)
+    out: np.ndarray = np.where(reliable, np.minimum(shared / np.maximum(shorter, 1.0), 1.0), 0.0)
     return out

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from embeddings.errors import BundleCorruptError, BundleMismatchError
-from embeddings.index.bundle import INDEX_FILE, MANIFEST_FILE, STORE_FILE
+from embeddings.index.bundle import INDEX_FILE, MANIFEST_FILE, STORE_FILE, load_bundle
 from embeddings.index.publish import load_current
 from embeddings.settings import Settings
 from embeddings.vectors import ModelSpec
@@ -58,3 +58,19 @@ def test_bad_manifest_is_refused(built: tuple[Settings, HashingEncoder]) -> None
     manifest.write_text(json.dumps({"format_version": 99}), encoding="utf-8")
     with pytest.raises(BundleCorruptError, match="format"):
         load_current(settings.bundles, encoder.spec)
+
+
+def test_lexical_rows_are_loaded_only_when_asked(built: tuple[Settings, HashingEncoder]) -> None:
+    settings, _ = built
+    with_rows = load_bundle(live_dir(settings))
+    without = load_bundle(live_dir(settings), lexical=False)
+    try:
+        assert with_rows.lexical is not None and len(with_rows.lexical) == len(with_rows)
+        assert "lex" in with_rows.signal_names
+        assert without.lexical is None and "lex" not in without.signal_names
+    finally:
+        with_rows.close()
+        without.close()
+    (live_dir(settings) / "lexical-indptr.npy").write_bytes(b"not an array")
+    with pytest.raises(BundleCorruptError):
+        load_bundle(live_dir(settings), verify=False)

@@ -85,3 +85,16 @@ def test_containment_matrix_matches_row_by_row() -> None:
         assert matrix[i].tolist() == containment(row, rows)[0].tolist()
         expected = 0.0 if i == 2 else 1.0  # a text with no signature contains nothing, not even itself
         assert matrix[i, i] == pytest.approx(expected)
+
+
+def test_a_short_text_against_a_long_one_is_no_copy_by_chance() -> None:
+    rng = np.random.default_rng(1)
+    vocabulary = [f"w{i}" for i in range(5000)]
+    long_text = " ".join(rng.choice(vocabulary, 1000))
+    false_copies = 0
+    for _ in range(200):
+        own = " ".join(rng.choice(vocabulary, 12))  # a brief sharing about half its word pairs
+        start = int(rng.integers(0, 980))
+        brief = " ".join(long_text.split()[start : start + 10]) + " " + own
+        false_copies += containment(signature(brief), signature(long_text))[0, 0] >= 0.85
+    assert false_copies == 0
