@@ -64,14 +64,15 @@ def candidate_pools(
         if article is None:
             raise InputError(f"the evaluation bundle lacks the query {query_id}")
         rowid = np.array([article.rowid])
+        skip = np.array([*bundle.rowids_for(sorted(left_out)), article.rowid], dtype=np.int64)
         found = bundle.nearest(article.rowid)
-        dense = found[0][: depth + SEARCH_MARGIN] if found is not None else np.zeros(0, dtype=np.int64)
+        dense = found[0] if found is not None else np.zeros(0, dtype=np.int64)
+        dense = dense[~np.isin(dense, skip)][: depth + SEARCH_MARGIN]  # as the finder: left out, then cut
         lexical = np.zeros(0, dtype=np.int64)
         if LEX in signals:
-            _, lexical = bundle.lexical_search(bundle.lexical_rows(rowid), LEXICAL_DEPTH + len(left_out) + 1)
+            _, lexical = bundle.lexical_search(bundle.lexical_rows(rowid), LEXICAL_DEPTH + len(skip))
+            lexical = lexical[~np.isin(lexical, skip)][:LEXICAL_DEPTH]
         ids = np.unique(np.concatenate([dense, lexical]))
-        skip = set(bundle.rowids_for(sorted(left_out))) | {article.rowid}
-        ids = ids[~np.isin(ids, list(skip))]
         wanted = set(bundle.rowids_for(sorted(relevant)))
         owners.append(np.full(len(ids), number))
         relevance.append(np.isin(ids, list(wanted)))

@@ -10,6 +10,7 @@ a third of their non-zeros (495 against 1,398 per article), and more often than 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ def normalize(text: str) -> str:
     return _MARKS.sub("", unicodedata.normalize("NFKC", text).casefold()).translate(_LETTERS)
 
 
+@functools.cache  # stateless, so one serves every write and thread
 def _vectorizer() -> HashingVectorizer:
     return HashingVectorizer(
         analyzer="char_wb",

@@ -194,13 +194,13 @@ class RelatedFinder:
     def _lexical(
         self, vectors: Mapping[str, Any], excluded: set[int], allowed: np.ndarray | None
     ) -> np.ndarray:
-        """Row ids of the lexically nearest candidates (the query and `excluded` left out)."""
+        """Row ids of the `lexical_depth` lexically nearest candidates but `excluded` (the query too)."""
         if not self.lexical_depth or LEX not in vectors:
             return np.zeros(0, dtype=np.int64)
-        _, ids = self.corpus.lexical_search(vectors[LEX], self.lexical_depth + len(excluded) + 1, allowed)
+        _, ids = self.corpus.lexical_search(vectors[LEX], self.lexical_depth + len(excluded), allowed)
         if excluded:
             ids = ids[~np.isin(ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))]
-        return ids[: self.lexical_depth + SEARCH_MARGIN]
+        return ids[: self.lexical_depth]
 
     def _looked_up(
         self,
