@@ -50,6 +50,17 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_accept_loss(parser: argparse.ArgumentParser) -> None:
+    """The explicit acceptance of a lost or older write log (`build` and `serve`)."""
+    parser.add_argument(
+        "--accept-write-log-loss",
+        action="store_true",
+        default=None,
+        help="go on although the write log is missing, emptied, replaced or older than the one the "
+        "bundles directory is bound to: the writes it lacks are lost (RELATED_ACCEPT_WRITE_LOG_LOSS)",
+    )
+
+
 def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `build`."""
     build = sub.add_parser("build", help="build a bundle from an archive and publish it")
@@ -70,6 +81,7 @@ def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build.add_argument("--batch-size", type=int, help="texts per encoding batch")
     build.add_argument("--max-seq-length", type=int, help="tokens per article (longer ones are cut)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_accept_loss(build)
     build.add_argument(
         "--engine", choices=["local", "ray"], help="who embeds: this process or Ray Data (RELATED_ENGINE)"
     )
@@ -321,7 +333,14 @@ def settings_from(args: argparse.Namespace, *names: str) -> Settings:
 def run_build(args: argparse.Namespace) -> int:
     """`related-articles build`."""
     settings = settings_from(
-        args, "skip_invalid", "rejects", "batch_size", "max_seq_length", "engine", "ray_address"
+        args,
+        "skip_invalid",
+        "rejects",
+        "batch_size",
+        "max_seq_length",
+        "engine",
+        "ray_address",
+        "accept_write_log_loss",
     )
     configure_logging(settings.log_level)
     source = args.input or sample_corpus()
@@ -352,7 +371,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except RelatedArticlesError as exc:
+    except (RelatedArticlesError, OSError) as exc:  # OSError: a full disk, a read-only mount, no access
         print(f"related-articles {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except ValidationError as exc:

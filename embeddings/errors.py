@@ -3,7 +3,8 @@
 RelatedArticlesError
  ├── InputError               bad input to a build or a request          (422)
  │    ├── InvalidArticlesError    rows of an input file failed validation
- │    └── InvalidQueryError       a request's options contradict each other
+ │    ├── InvalidQueryError       a request's options contradict each other or pass their caps
+ │    └── UnsupportedMediaTypeError  a body that is not sent as JSON        (415)
  ├── ArticleNotFoundError     no article with that id                    (404)
  ├── UnauthorizedError        a write without a valid API key            (401)
  ├── NotReadyError            no bundle loaded yet                       (503)
@@ -14,6 +15,9 @@ RelatedArticlesError
  ├── BuildError               a build could not run or finish
  │    └── BuildLockedError        another build holds the lock
  ├── WriteLogError            the write log cannot be opened or written  (503)
+ │    └── WriteLogLostError       the log is missing, emptied, replaced or older than acknowledged
+ ├── WriterLockedError        another service process writes to the same bundles directory
+ ├── CacheError               the embedding cache cannot be read or written
  └── ModelError               the embedding model could not be loaded
 """
 
@@ -65,6 +69,12 @@ class InvalidQueryError(InputError):
     """A request whose options cannot be satisfied together."""
 
     code = "invalid_query"
+
+
+class UnsupportedMediaTypeError(InputError):
+    """A request body sent without Content-Type: application/json."""
+
+    code = "unsupported_media_type"
 
 
 class ArticleNotFoundError(RelatedArticlesError):
@@ -129,6 +139,24 @@ class WriteLogError(RelatedArticlesError):
     """The write log cannot be opened or written: nothing was acknowledged."""
 
     code = "write_log_error"
+
+
+class WriteLogLostError(WriteLogError):
+    """The write log is not the one the bundles directory is bound to: acknowledged writes would be lost."""
+
+    code = "write_log_lost"
+
+
+class WriterLockedError(RelatedArticlesError):
+    """Another service process holds the bundles directory's writer lock."""
+
+    code = "writer_locked"
+
+
+class CacheError(RelatedArticlesError):
+    """The embedding cache cannot be read or written (it is only a cache: it can be deleted)."""
+
+    code = "cache_error"
 
 
 class ModelError(RelatedArticlesError):

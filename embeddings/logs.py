@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 # Fields the service puts on records (request id, and the access log's route, status and time).
 EXTRA_FIELDS = ("request_id", "route", "status", "ms")
+# Characters that end or rewrite a line for some reader: C0 and C1 controls, DEL, line and paragraph
+# separators. In a logged value (a path with %0A) they would forge a line of their own.
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line: control characters and line separators written as escapes (\\n, \\u001b)."""
+    return _BREAKS.sub(lambda m: _NAMED.get(m[0]) or f"\\u{ord(m[0]):04x}", text)
+
+
+class TextFormatter(logging.Formatter):
+    """Plain lines; a record's own text cannot break its line (its traceback still takes lines below)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        """The record's line, escaped."""
+        return escape_controls(super().formatMessage(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,7 +43,9 @@ class JsonFormatter(logging.Formatter):
         out.update({name: getattr(record, name) for name in EXTRA_FIELDS if hasattr(record, name)})
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, default=str)
+        # json.dumps escapes C0 controls but, with ensure_ascii=False, leaves C1 controls and U+2028/9
+        # as they are: readers that split lines at those (Python's splitlines) would see two records.
+        return escape_controls(json.dumps(out, ensure_ascii=False, default=str))
 
 
 def configure_logging(level: str, fmt: str = "text") -> logging.Handler:
@@ -34,7 +54,7 @@ def configure_logging(level: str, fmt: str = "text") -> logging.Handler:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -112,6 +112,18 @@ class Settings(BaseSettings):
         1, ge=1, description="FAISS threads per search (one query at a time is fastest)."
     )
     log_level: str = Field("info", description="Log level of the service and the build.")
+    read_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a whole request (head and body); slower ones are closed.",
+    )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=4096,
+        le=1_048_576,
+        description="Largest request line and headers together; larger ones get 431.",
+    )
     max_request_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body the service reads; larger ones get 413."
     )
@@ -128,6 +140,11 @@ class Settings(BaseSettings):
     )
     write_log: Path | None = Field(
         None, description="The write log (SQLite); unset: <bundles>/writes.sqlite."
+    )
+    accept_write_log_loss: bool = Field(
+        False,
+        description="Start (or build) even when the write log is missing, emptied, replaced or older than "
+        "the one the bundles directory is bound to, and bind to it: the writes it lacks are lost. Once only.",
     )
     max_batch: int = Field(1000, ge=1, le=100_000, description="Most writes in one batch request.")
     log_format: Literal["text", "json"] | None = Field(

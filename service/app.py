@@ -12,12 +12,14 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from embeddings import __version__
 from embeddings.errors import ModelError
+from embeddings.live.writer_lock import WriterLock
 from embeddings.model.signals import SignalEncoders, load_signal_encoders
 from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
 from service.auth import is_writer
 from service.errors import install_error_handlers
+from service.guards import StrictUtf8
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.routes import router
@@ -27,8 +29,13 @@ from service.write_routes import router as write_router
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> FastAPI:
-    """Build the app; the scorer's `encoders` are loaded from the settings in the lifespan when not given."""
+def create_app(
+    settings: Settings, encoders: SignalEncoders | None = None, writer_lock: WriterLock | None = None
+) -> FastAPI:
+    """Build the app; the scorer's `encoders` are loaded from the settings in the lifespan when not given.
+
+    The bundles directory's writer lock is taken in the lifespan unless the caller holds it already.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,11 +53,15 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
         if missing:
             raise ModelError(f"scorer {scorer.name!r} needs signals without an encoder: {sorted(missing)}")
         app.state.policy = ListPolicy.from_settings(settings)
-        live = LiveBundle(settings, app.state.encoders, scorer)
-        live.start()
+        live = LiveBundle(settings, app.state.encoders, scorer, writer_lock)
+        try:
+            live.start()
+        except BaseException:
+            live.stop()  # the writer lock and the log go with a start that failed
+            raise
         app.state.live = live
         if live.loaded is None:
-            log.warning("not ready: %s", live.last_error)
+            log.warning("not ready: %s", live.log_error or live.last_error)
         try:
             yield
         finally:
@@ -67,6 +78,7 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(write_router)
+    app.add_middleware(StrictUtf8)
     app.add_middleware(
         BodyLimit,
         limit=settings.max_request_bytes,

@@ -6,23 +6,24 @@ dependency in the thread pool, one thread hop each, which cost a related request
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated
+from email.message import Message
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from embeddings.articles.article import language_code
-from embeddings.errors import InvalidQueryError
+from embeddings.articles.article import MAX_ID_LENGTH, IsoDate, language_code
+from embeddings.errors import InvalidQueryError, UnsupportedMediaTypeError
 from embeddings.index.filters import Filters
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.policy import ListPolicy
 from embeddings.settings import LangPolicy, Settings
 from service.metrics import Metrics
+from service.schemas import MAX_EXCLUDE, MAX_K, MAX_LANGUAGES, MAX_SECTION_LENGTH, MAX_SECTIONS, ErrorResponse
 from service.state import LiveBundle, Loaded
-
-MAX_K = 50
 
 
 async def _live(request: Request) -> LiveBundle:
@@ -30,8 +31,10 @@ async def _live(request: Request) -> LiveBundle:
     return live
 
 
-async def _loaded(live: Annotated[LiveBundle, Depends(_live)]) -> Loaded:
-    return live.get()
+async def _loaded(request: Request, live: Annotated[LiveBundle, Depends(_live)]) -> Loaded:
+    loaded = live.get()
+    request.state.loaded = loaded  # which bundle the request reads, should its store fail under it
+    return loaded
 
 
 async def _settings(request: Request) -> Settings:
@@ -98,21 +101,58 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def split_values(values: list[str] | None) -> tuple[str, ...]:
-    """Accept both repeated parameters and comma-separated lists."""
-    out: list[str] = []
-    for value in values or []:
-        out.extend(v.strip() for v in value.split(",") if v.strip())
-    return tuple(dict.fromkeys(out))
+async def json_body(request: Request) -> None:
+    """Refuse a body that is not sent as JSON (415): FastAPI would leave it unparsed and answer 422."""
+    given = request.headers.get("content-type", "")
+    message = Message()
+    message["content-type"] = given
+    subtype = message.get_content_subtype()
+    if message.get_content_maintype() != "application" or not (
+        subtype == "json" or subtype.endswith("+json")
+    ):
+        shown = f"{given!r}" if given else "none"
+        raise UnsupportedMediaTypeError(
+            f"the body must be JSON, sent with Content-Type: application/json (Content-Type: {shown})"
+        )
+
+
+def split_values(values: Iterable[str] | None, name: str, most: int, longest: int) -> tuple[str, ...]:
+    """Distinct values of repeated and comma-separated options; at most `most`, of `longest` characters."""
+    out: dict[str, None] = {}
+    for value in values or ():
+        for part in value.split(","):
+            part = part.strip()
+            if len(part) > longest:
+                raise InvalidQueryError(f"{name} values are at most {longest} characters, got {len(part)}")
+            if part:
+                out[part] = None
+                if len(out) > most:
+                    raise InvalidQueryError(f"{name} takes at most {most} values")
+    return tuple(out)
+
+
+def excluded_ids(values: Iterable[str] | None) -> tuple[str, ...]:
+    """The `exclude` option's ids, within its caps."""
+    return split_values(values, "exclude", MAX_EXCLUDE, MAX_ID_LENGTH)
 
 
 async def _filters(
     lang: Annotated[
-        list[str] | None, Query(description="Only these languages (repeat or comma-separate).")
+        list[str] | None,
+        Query(
+            max_length=MAX_LANGUAGES,
+            description=f"Only these languages (repeat or comma-separate; at most {MAX_LANGUAGES}).",
+        ),
     ] = None,
-    section: Annotated[list[str] | None, Query(description="Only these sections.")] = None,
-    since: Annotated[datetime | None, Query(description="Published at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Published at or before (ISO 8601).")] = None,
+    section: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_SECTIONS,
+            description=f"Only these sections (at most {MAX_SECTIONS}, of {MAX_SECTION_LENGTH} characters).",
+        ),
+    ] = None,
+    since: Annotated[IsoDate, Query(description="Published at or after (ISO 8601).")] = None,
+    until: Annotated[IsoDate, Query(description="Published at or before (ISO 8601).")] = None,
 ) -> Filters:
     return make_filters(lang, section, since, until)
 
@@ -129,11 +169,14 @@ def make_filters(
     since, until = as_utc(since), as_utc(until)
     if since and until and since > until:
         raise InvalidQueryError("since is after until")
+    # A language code has two letters: longer values fail language_code below, with its message.
+    given = split_values(lang, "lang", MAX_LANGUAGES, MAX_SECTION_LENGTH)
     try:
-        langs = tuple(language_code(v) for v in split_values(lang))
+        langs = tuple(dict.fromkeys(language_code(v) for v in given))
     except ValueError as exc:
         raise InvalidQueryError(str(exc)) from None
-    return Filters(langs=langs, sections=split_values(section), since=since, until=until)
+    sections = split_values(section, "section", MAX_SECTIONS, MAX_SECTION_LENGTH)
+    return Filters(langs=langs, sections=sections, since=since, until=until)
 
 
 LiveDep = Annotated[LiveBundle, Depends(_live)]
@@ -145,4 +188,14 @@ PolicyDep = Annotated[ListPolicy, Depends(_policy)]
 ExplainDep = Annotated[bool, Query(description="Return the parts of each result's score.")]
 FiltersDep = Annotated[Filters, Depends(_filters)]
 KDep = Annotated[int | None, Query(ge=1, le=MAX_K, description="How many related articles (1 to 50).")]
-ExcludeDep = Annotated[list[str] | None, Query(description="Ids never to list (repeat or comma-separate).")]
+ExcludeDep = Annotated[
+    list[str] | None,
+    Query(
+        max_length=MAX_EXCLUDE,
+        description=f"Ids never to list (repeat or comma-separate; at most {MAX_EXCLUDE}).",
+    ),
+]
+JsonBody = Depends(json_body)
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    415: {"model": ErrorResponse, "description": "A body sent without Content-Type: application/json."}
+}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,6 +20,7 @@ from embeddings.errors import (
     NotReadyError,
     RelatedArticlesError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
     WriteLogError,
 )
 
@@ -26,6 +30,7 @@ STATUS: list[tuple[type[RelatedArticlesError], int]] = [
     (ArticleNotFoundError, 404),
     (UnauthorizedError, 401),
     (WriteLogError, 503),
+    (UnsupportedMediaTypeError, 415),
     (InputError, 422),
     (NotReadyError, 503),
     (BundleError, 503),
@@ -38,8 +43,21 @@ _HTTP_CODES = {
     413: "too_large",
     429: "overloaded",
 }
-# Starlette's words for a body it cannot decode (e.g. not UTF-8), said plainly.
-_HTTP_MESSAGES = {"There was an error parsing the body": "the body is not valid UTF-8 JSON"}
+# FastAPI's words for a body it cannot decode, said plainly by what failed (its __cause__).
+_UNPARSED = "There was an error parsing the body"
+_BODY_FAULTS: list[tuple[type[BaseException], str]] = [
+    (UnicodeDecodeError, "the body is not valid UTF-8"),
+    (RecursionError, "the JSON body is nested too deeply"),
+]
+
+
+# An absolute path (of a bundle's file, the write log, the cache): public answers name the file only.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/'\"]+/)+([^\s/'\":]*)")
+
+
+def public_message(message: str) -> str:
+    """`message` without the machine's directories (the service log keeps them for operators)."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "<dir>", message)
 
 
 def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
@@ -56,7 +74,7 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     status = next((s for kind, s in STATUS if isinstance(exc, kind)), 500)
     if status == 500:
         log.error("unhandled %s: %s", type(exc).__name__, exc)
-    return error_response(status, exc.code, str(exc))
+    return error_response(status, exc.code, public_message(str(exc)))
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
@@ -72,7 +90,14 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    message = _HTTP_MESSAGES.get(str(exc.detail), str(exc.detail))
+    message = str(exc.detail)
+    if message == _UNPARSED:
+        cause = exc.__cause__
+        message = next(
+            # Else, e.g., an integer of more than 4,300 digits.
+            (m for kind, m in _BODY_FAULTS if isinstance(cause, kind)),
+            "the body is not valid JSON",
+        )
     return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message)
 
 
@@ -81,8 +106,22 @@ def internal_error() -> JSONResponse:
     return error_response(500, "internal_error", "internal error; the service log has the details")
 
 
+async def _damaged_store(request: Request, exc: Exception) -> JSONResponse:
+    """SQLite failing under a read: the bundle's store broke on disk. Stop serving that bundle."""
+    if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):  # our fault, not the disk's
+        log.error("article store misused: %r", exc, exc_info=exc)
+        return internal_error()
+    live = getattr(request.app.state, "live", None)
+    loaded = getattr(request.state, "loaded", None)  # the bundle this request read, not the newest
+    if live is not None and loaded is not None:
+        await run_in_threadpool(live.damaged, loaded, exc)  # it waits for a bundle load under way
+    log.error("article store failed under a read: %s", exc)
+    return error_response(503, "bundle_corrupt", "the bundle's article store is damaged; see /readyz")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the translation of every error to the one shape."""
+    app.add_exception_handler(sqlite3.DatabaseError, _damaged_store)
     app.add_exception_handler(RelatedArticlesError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import internal_error
+from service.errors import error_response, internal_error
 from service.metrics import Metrics
 
 REQUEST_ID = contextvars.ContextVar("request_id", default="-")
@@ -70,6 +71,13 @@ class RequestContext:
             if responding:
                 raise  # too late for an error body: the connection is closed
             await internal_error()(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when its graceful-shutdown period ends, then
+            # answers a plain-text 500 itself: the JSON 503 goes first, and the cancellation goes on.
+            if not responding:
+                message = "the service is shutting down; send the request again"
+                await error_response(503, "shutting_down", message)(scope, receive, send_with_id)
+            raise
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

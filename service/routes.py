@@ -15,11 +15,14 @@ from embeddings.errors import ArticleNotFoundError
 from embeddings.ranking.finder import Origin, RelatedQuery
 from embeddings.ranking.reprints import signature
 from embeddings.vectors import LEX
+from service.auth import is_writer
 from service.deps import (
+    NOT_JSON,
     EncodersDep,
     ExcludeDep,
     ExplainDep,
     FiltersDep,
+    JsonBody,
     KDep,
     LiveDep,
     LoadedDep,
@@ -27,10 +30,11 @@ from service.deps import (
     PolicyDep,
     SettingsDep,
     as_utc,
+    excluded_ids,
     known_parameters,
     make_filters,
-    split_values,
 )
+from service.errors import public_message
 from service.schemas import (
     ID_PATTERN,
     ArticleOut,
@@ -84,7 +88,7 @@ def related_for_article(
 ) -> JSONResponse:
     """Articles related to an indexed article, best first; never the article itself or a copy of it."""
     query = RelatedQuery(
-        k=k or settings.default_k, filters=filters, exclude=split_values(exclude), policy=policy
+        k=k or settings.default_k, filters=filters, exclude=excluded_ids(exclude), policy=policy
     )
     article, listing = loaded.finder.listing(article_id, query)
     if len(listing.hits) < query.k:
@@ -101,7 +105,9 @@ def related_for_article(
     )
 
 
-@router.post("/v1/related", response_model=RelatedResponse, responses=_errors)
+@router.post(
+    "/v1/related", response_model=RelatedResponse, responses={**_errors, **NOT_JSON}, dependencies=[JsonBody]
+)
 def related_for_text(
     request: PreviewRequest,
     loaded: LoadedDep,
@@ -158,12 +164,13 @@ def get_article(article_id: ArticleId, loaded: LoadedDep) -> ArticleOut:
 
 
 @router.get("/v1/index", response_model=IndexInfo, responses=_errors)
-def index_info(loaded: LoadedDep) -> IndexInfo:
-    """The loaded bundle: its manifest and counts."""
+def index_info(loaded: LoadedDep, request: Request, settings: SettingsDep) -> IndexInfo:
+    """The loaded bundle: its manifest and counts (its full path for a caller with a write key)."""
     bundle, snapshot = loaded.bundle, loaded.snapshot
+    operator = is_writer(settings, request.headers.get("authorization"))
     return IndexInfo(
         version=bundle.version,
-        path=str(bundle.path),
+        path=str(bundle.path) if operator else f"{bundle.path.parent.name}/{bundle.path.name}",
         loaded_at=loaded.loaded_at,
         manifest=bundle.manifest,
         stats=bundle.store.stats(),
@@ -179,18 +186,20 @@ def metrics(request: Request) -> PlainTextResponse:
 
 
 @router.get("/healthz", response_model=Health)
+@router.head("/healthz", include_in_schema=False)  # load balancers' probes
 def healthz() -> Health:
     """The process is up."""
     return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: _errors[503]})
+@router.head("/readyz", include_in_schema=False)
 def readyz(live: LiveDep) -> Readiness:
-    """Ready once a bundle is loaded (503 until then, with the reason)."""
-    loaded = live.get()
+    """Ready once a bundle is loaded and the write log is sound (503 until then, with the reason)."""
+    loaded = live.ready()
     return Readiness(
         status="ready",
         bundle=loaded.bundle.version,
         articles=len(loaded.snapshot),
-        last_error=live.last_error,
+        last_error=public_message(live.last_error) if live.last_error else None,
     )

@@ -8,10 +8,24 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from embeddings.articles.article import MAX_ID_LENGTH, ArticleFields, language_code
+from embeddings.articles.article import MAX_ID_LENGTH, ArticleFields, IsoDate, VisibleText, language_code
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.finder import Hit
 from embeddings.settings import LangPolicy
+
+# Caps on a request's lists, far above what a publisher sends (the sample corpus: 9 sections, at most 4
+# keywords of at most 23 characters): past them, 422. Unbounded, 95,000 sections cost 1.2-7.2 s of
+# filtering per request.
+MAX_K = 50
+MAX_LANGUAGES = 50  # `lang` values
+MAX_SECTIONS = 100  # `section` values
+MAX_SECTION_LENGTH = 256  # characters of a section, stored or filtered by
+MAX_EXCLUDE = 1000  # `exclude` ids (each at most MAX_ID_LENGTH characters)
+MAX_KEYWORDS = 100  # keywords of a written article
+MAX_KEYWORD_LENGTH = 200  # characters of a keyword
+RELATED_SUFFIX = "/related"  # GET /v1/articles/{id}/related: an id ending so could not be read back
+ExcludedId = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)]
+Keyword = Annotated[str, StringConstraints(max_length=MAX_KEYWORD_LENGTH)]
 
 
 class ArticleRef(BaseModel):
@@ -95,28 +109,38 @@ class PreviewRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=2000)
+    title: VisibleText = Field(min_length=1, max_length=2000)
     body: str = Field("", max_length=200_000)
     id: str | None = Field(
         None, max_length=MAX_ID_LENGTH, description="Its id, if it has one, to keep it out."
     )
-    k: int | None = Field(None, ge=1, le=50)
-    lang: list[str] | None = Field(None, description="Only these languages (ISO 639-1): a list or 'ar,en'.")
-    section: list[str] | None = Field(None, description="Only these sections: a list or 'a,b'.")
-    since: datetime | None = None
-    until: datetime | None = None
-    exclude: list[str] = Field(default_factory=list, max_length=1000)
+    # Strict numbers: JSON's `true` is not 1.
+    k: int | None = Field(None, ge=1, le=MAX_K, strict=True)
+    lang: list[str] | None = Field(
+        None,
+        max_length=MAX_LANGUAGES,
+        description=f"Only these languages (ISO 639-1): a list or 'ar,en', at most {MAX_LANGUAGES}.",
+    )
+    section: list[str] | None = Field(
+        None,
+        max_length=MAX_SECTIONS,
+        description=f"Only these sections: a list or 'a,b', at most {MAX_SECTIONS} "
+        f"of at most {MAX_SECTION_LENGTH} characters.",
+    )
+    since: IsoDate = Field(None, description="Published at or after (ISO 8601).")
+    until: IsoDate = Field(None, description="Published at or before (ISO 8601).")
+    exclude: list[ExcludedId] = Field(default_factory=list, max_length=MAX_EXCLUDE)
     language: str | None = Field(
         None,
         pattern=r"^[A-Za-z]{2}$",
         description="The article's own language (ISO 639-1), for the language policy.",
     )
-    published_at: datetime | None = Field(None, description="Its publication date, for the date policies.")
+    published_at: IsoDate = Field(None, description="Its publication date, for the date policies.")
     lang_policy: LangPolicy | None = None
-    diversity: float | None = Field(None, ge=0, le=1)
-    window_days: float | None = Field(None, gt=0, le=36500)
+    diversity: float | None = Field(None, ge=0, le=1, strict=True)
+    window_days: float | None = Field(None, gt=0, le=36500, strict=True)
     past_only: bool | None = None
-    min_score: float | None = Field(None, ge=-1, le=1, description="Relatedness floor.")
+    min_score: float | None = Field(None, ge=-1, le=1, strict=True, description="Relatedness floor.")
     explain: bool = False
 
     @field_validator("language")
@@ -140,18 +164,32 @@ def unpadded_id(value: str) -> str:
     return value
 
 
+def readable_id(value: str) -> str:
+    """Refuse ids ending in /related: GET /v1/articles/{id}/related is the related list, not the article."""
+    if value.endswith(RELATED_SUFFIX):
+        raise ValueError(
+            f"ids may not end in {RELATED_SUFFIX!r}: GET /v1/articles/{value} would be the related list "
+            f"of {value.removesuffix(RELATED_SUFFIX)!r}, so the article could not be read back"
+        )
+    return value
+
+
 class ArticleIn(ArticleFields):
     """An article to index (its id is in the path)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
-    title: str = Field(min_length=1, max_length=2000)
+    title: VisibleText = Field(min_length=1, max_length=2000)
     body: str = Field("", max_length=200_000)
     url: str | None = Field(None, max_length=4096)
     lang: str | None = Field(None, description="ISO 639-1 code, e.g. 'ar'.")
-    published_at: datetime | None = Field(None, description="ISO 8601; naive times are taken as UTC.")
-    section: str | None = Field(None, max_length=256)
-    keywords: tuple[str, ...] = Field((), max_length=100)
+    published_at: IsoDate = Field(None, description="ISO 8601; naive times are taken as UTC.")
+    section: str | None = Field(None, max_length=MAX_SECTION_LENGTH)
+    keywords: tuple[Keyword, ...] = Field(
+        (),
+        max_length=MAX_KEYWORDS,
+        description=f"At most {MAX_KEYWORDS}, of {MAX_KEYWORD_LENGTH} characters.",
+    )
     source: str | None = Field(None, max_length=256)
 
     @field_validator("keywords", mode="before")

@@ -9,11 +9,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from embeddings.errors import BundleMismatchError, NotReadyError
-from embeddings.index.bundle import Bundle, load_bundle
+from embeddings.errors import BundleMismatchError, NotReadyError, WriteLogLostError
+from embeddings.index.bundle import Bundle, load_bundle, read_manifest
 from embeddings.index.publish import current_target
+from embeddings.live.binding import Binding, open_bound, write_binding
 from embeddings.live.overlay import Snapshot
 from embeddings.live.write_log import Write, WriteLog, puts
+from embeddings.live.writer_lock import WriterLock
 from embeddings.model.lexical import LexicalModel
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.finder import RelatedFinder
@@ -52,18 +54,31 @@ class LiveBundle:
     A swap replaces one reference: a request that already took the old `Loaded` finishes on it.
     Writes go to the write log first, then into a new snapshot, under one lock that bundle swaps
     also take, so a swap never drops a write. A bundle that fails to load is refused and the old
-    one keeps serving; `last_error` says why.
+    one keeps serving; `last_error` says why. It is tried again once its files change.
+
+    The write log must be the one the bundles directory is bound to (live/binding.py): otherwise
+    nothing is served until it is restored or its loss accepted, and a log lost under the running
+    service stops the writes and the readiness, while reads go on from memory.
     """
 
-    def __init__(self, settings: Settings, encoders: SignalEncoders, scorer: Scorer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        encoders: SignalEncoders,
+        scorer: Scorer,
+        writer_lock: WriterLock | None = None,
+    ) -> None:
         self._bundles = settings.bundles
         self._settings = settings
         self._encoders = encoders
         self._scorer = scorer
         self._interval = settings.reload_interval
         self._loaded: Loaded | None = None
-        self._refused: Path | None = None
+        self._refused: tuple[Path, tuple[tuple[str, int, int], ...]] | None = None
         self.last_error: str | None = None
+        self.log_error: str | None = None  # the write log is lost: no writes, not ready
+        self._writer_lock = writer_lock
+        self._own_lock = writer_lock is None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one bundle load at a time
@@ -75,7 +90,20 @@ class LiveBundle:
         """The current bundle, or NotReadyError."""
         loaded = self._loaded
         if loaded is None:
-            raise NotReadyError(self.last_error or f"no bundle loaded yet from {self._bundles}")
+            raise NotReadyError(self.log_error or self.last_error or "no bundle loaded yet")
+        return loaded
+
+    def ready(self) -> Loaded:
+        """The current bundle if the service can do all its work (reads and writes), or NotReadyError."""
+        loaded = self.get()
+        if self._log is not None and not self.log_error:
+            try:
+                self._log.check_files()  # two stats: a log removed under the service shows at once
+            except WriteLogLostError as exc:
+                self.log_error = f"{exc}: writes are refused; restart the service once the log is restored"
+                log.error("%s", self.log_error)
+        if self.log_error:
+            raise NotReadyError(self.log_error)
         return loaded
 
     @property
@@ -86,14 +114,22 @@ class LiveBundle:
     def refresh(self) -> bool:
         """Load the published bundle if it changed; return whether a new one was swapped in."""
         with self._lock:
+            if self._log is None and not self._open_log():
+                return False
             target = current_target(self._bundles)
             current = self._loaded.target if self._loaded else None
             if target is None:
                 if current is None:
-                    self.last_error = f"no bundle published in {self._bundles}"
+                    self.last_error = "no bundle published yet (run `related-articles build`)"
                 return False
-            if target in (current, self._refused):
+            if target == current:
+                if self._refused is not None or self._pending is not None:
+                    # `current` points back at the bundle served: what was refused is no longer news.
+                    self._refused, self.last_error = None, None
+                    self._drop_pending()
                 return False
+            if self._refused == (target, _fingerprint(target)):
+                return False  # refused, and unchanged since
             bundle = self._pending if self._pending and self._pending.path == target else None
             if bundle is None:
                 self._drop_pending()
@@ -105,7 +141,7 @@ class LiveBundle:
                         target, self._encoders.main.spec, signals=needed, lexical=LEX in needed
                     )
                 except Exception as exc:  # damaged files fail in many ways (OSError, sqlite3, faiss)
-                    self._refused = target
+                    self._refused = (target, _fingerprint(target))
                     self.last_error = f"refused bundle {target.name}: {exc}"
                     log.error("%s", self.last_error)
                     return False
@@ -132,6 +168,46 @@ class LiveBundle:
             )
             return True
 
+    def _open_log(self) -> bool:
+        """Open the bound write log (the caller holds the load lock); False, with `log_error`, if lost."""
+        target = current_target(self._bundles)
+        try:
+            stamp = read_manifest(target).get("writes", {}) if target is not None else {}
+        except Exception:  # a damaged manifest: the binding alone tells what was acknowledged
+            stamp = {}
+        try:
+            self._log = open_bound(
+                self._bundles,
+                self._settings.resolved_write_log(),
+                stamp,
+                self._settings.accept_write_log_loss,
+            )
+        except WriteLogLostError as exc:
+            if str(exc) != self.log_error:
+                log.error("not serving: %s", exc)
+            self.log_error = str(exc)
+            return False
+        self.log_error = None
+        return True
+
+    def _bind(self, seq: int) -> None:
+        """Record `seq` as acknowledged; a failure is logged, not raised: the write is durable already."""
+        try:
+            write_binding(self._bundles, Binding(str(self._log.log_id if self._log else ""), seq))
+        except OSError as exc:  # a full disk: the binding lags behind the log, which is still accepted
+            log.error("cannot record write #%d in the write log's binding: %s", seq, exc)
+
+    def damaged(self, loaded: Loaded, exc: Exception) -> None:
+        """Stop serving `loaded`, whose files broke under it; the watcher loads it again once they change."""
+        with self._lock, self._write_lock:
+            if self._loaded is None or self._loaded.target != loaded.target:
+                return
+            self._loaded = None
+            self._refused = (loaded.target, _fingerprint(loaded.target))
+            version = loaded.bundle.version
+            self.last_error = f"bundle {version} is damaged on disk ({exc}): restore or rebuild it"
+            log.error("%s", self.last_error)
+
     def _drop_pending(self) -> None:
         if self._pending is not None:
             self._pending.close()
@@ -153,11 +229,12 @@ class LiveBundle:
             log.warning("bundle %s folded in another write log: replaying every write", bundle.version)
             folded = 0
         elif folded > self._log.last_seq():
-            # This log, restored from a backup older than the bundle: its later writes would reuse
-            # numbers the bundle folded. Replay them all, and number new writes after the bundle's.
-            log.warning("the write log is older than bundle %s: replaying every write", bundle.version)
-            self._log.number_after(folded)
-            folded = 0
+            # This log never reached what the bundle folded: an older copy. Replaying it over the
+            # bundle would serve a state that never was (open_bound refuses such a log at start).
+            raise WriteLogLostError(
+                f"bundle {bundle.version} folded writes through #{folded}, past the write log's last "
+                f"#{self._log.last_seq()}: the log is older than the bundle"
+            )
         dropped = self._log.compact()
         if dropped:
             log.info("write log: dropped %d writes superseded by later ones", dropped)
@@ -187,8 +264,17 @@ class LiveBundle:
             loaded = self.get()
             if self._log is None:
                 raise NotReadyError("the write log is not open")
+            if self.log_error:
+                raise WriteLogLostError(self.log_error)
             existed = [bool(loaded.snapshot.rowids_for([w.article_id])) for w in writes]
-            logged = self._log.append(writes)
+            try:
+                logged = self._log.append(writes)
+            except WriteLogLostError as exc:
+                self.log_error = f"{exc}: writes are refused; restart the service once the log is restored"
+                log.error("%s", self.log_error)
+                raise WriteLogLostError(self.log_error) from exc
+            if logged:
+                self._bind(logged[-1].seq)
             try:
                 snapshot = loaded.snapshot.apply(logged)
             except Exception:
@@ -212,8 +298,9 @@ class LiveBundle:
                 log.exception("bundle refresh failed")
 
     def start(self) -> None:
-        """Open the write log, load what is published now and start watching for new bundles."""
-        self._log = WriteLog(self._settings.resolved_write_log())
+        """Take the writer lock, open the bound write log, load what is published, watch for new bundles."""
+        if self._writer_lock is None:
+            self._writer_lock = WriterLock(self._bundles)
         self.refresh()
         self._thread = threading.Thread(target=self._watch, name="bundle-watcher", daemon=True)
         self._thread.start()
@@ -228,3 +315,15 @@ class LiveBundle:
             if self._log is not None:
                 self._log.close()
                 self._log = None
+            if self._own_lock and self._writer_lock is not None:
+                self._writer_lock.release()
+                self._writer_lock = None
+
+
+def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of a bundle's files: they change when it is mended in place."""
+    try:
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        return tuple((p.name, (st := p.stat()).st_size, st.st_mtime_ns) for p in files)
+    except OSError:
+        return ()

@@ -11,7 +11,7 @@ from embeddings.articles.article import MAX_ID_LENGTH, Article
 from embeddings.errors import InputError
 from embeddings.live.write_log import Write, delete, puts
 from service.auth import require_writer
-from service.deps import EncodersDep, LiveDep, MetricsDep, SettingsDep
+from service.deps import NOT_JSON, EncodersDep, JsonBody, LiveDep, MetricsDep, SettingsDep
 from service.schemas import (
     ID_PATTERN,
     ArticleIn,
@@ -20,6 +20,7 @@ from service.schemas import (
     ErrorResponse,
     WriteOut,
     WriteResponse,
+    readable_id,
     unpadded_id,
 )
 from service.state import LiveBundle, Loaded
@@ -50,6 +51,10 @@ def _plain(article_id: str) -> str:
 
 def _article(article_id: str, fields: ArticleIn) -> Article:
     try:
+        readable_id(article_id)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    try:
         return Article(id=_plain(article_id), **fields.model_dump(exclude={"id"}))
     except ValidationError as exc:
         raise InputError(f"article {article_id!r}: {exc.errors()[0]['msg']}") from None
@@ -65,7 +70,12 @@ def _apply(live: LiveBundle, metrics: MetricsDep, writes: list[Write]) -> tuple[
     return loaded, results
 
 
-@router.put("/v1/articles/{article_id:path}", response_model=WriteResponse, responses=_errors)
+@router.put(
+    "/v1/articles/{article_id:path}",
+    response_model=WriteResponse,
+    responses={**_errors, **NOT_JSON},
+    dependencies=[JsonBody],
+)
 def put_article(
     article_id: WriteId,
     article: ArticleIn,
@@ -91,7 +101,12 @@ def delete_article(article_id: WriteId, live: LiveDep, metrics: MetricsDep) -> W
     )
 
 
-@router.post("/v1/articles/batch", response_model=BatchResponse, responses=_errors)
+@router.post(
+    "/v1/articles/batch",
+    response_model=BatchResponse,
+    responses={**_errors, **NOT_JSON},
+    dependencies=[JsonBody],
+)
 def write_batch(
     batch: BatchRequest,
     live: LiveDep,

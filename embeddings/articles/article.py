@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+)
 
 from embeddings.articles.text import content_hash
 
@@ -39,16 +48,59 @@ def language_code(value: str) -> str:
     return code
 
 
+def iso_8601(value: Any) -> Any:
+    """ISO 8601 text or a datetime, else ValueError; None and "" mean no date."""
+    # Pydantic would read a bare number ("2026", 1700000000) as seconds since 1970.
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+        raise ValueError(f"must be an ISO 8601 date (e.g. 2026-03-20T10:00:00+03:00), got {value!r}")
+    return value.strip()
+
+
+def in_year_range(value: datetime | None) -> datetime | None:
+    """`value` with a naive time taken as UTC, if it falls in the years MIN_YEAR to MAX_YEAR."""
+    # Naive timestamps are taken as UTC so that every stored date compares with every other.
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not MIN_YEAR <= year <= MAX_YEAR:  # dates must convert to and from epoch seconds anywhere
+        raise ValueError(f"dates must fall in the years {MIN_YEAR} to {MAX_YEAR}")
+    return value
+
+
+# A date as articles, previews and filters take it: ISO 8601 only, zone-aware, years 1000 to 9998.
+IsoDate = Annotated[datetime | None, BeforeValidator(iso_8601), AfterValidator(in_year_range)]
+_INVISIBLE = frozenset({"Cc", "Cf"})  # controls and format characters (zero-width spaces, BOM, marks)
+
+
+def visible_text(value: str) -> str:
+    """`value`, if it has a character that shows: not only spaces and zero-width or format characters."""
+    if not any(not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE for ch in value):
+        raise ValueError("must have a visible character, not only spaces or zero-width characters")
+    return value
+
+
+VisibleText = Annotated[str, AfterValidator(visible_text)]
+
+
 class ArticleFields(BaseModel):
     """An article's fields but its id: `title` is required."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
 
-    title: str = Field(min_length=1)
+    title: VisibleText = Field(min_length=1)
     body: str = ""
     url: str | None = None
     lang: str | None = None
-    published_at: datetime | None = None
+    published_at: IsoDate = None
     section: str | None = None
     keywords: tuple[str, ...] = ()
     source: str | None = None
@@ -59,34 +111,6 @@ class ArticleFields(BaseModel):
         if value is None or value == "":
             return None
         return language_code(value)
-
-    @field_validator("published_at", mode="before")
-    @classmethod
-    def _iso_8601_only(cls, value: Any) -> Any:
-        # Pydantic would read a bare number ("2026", 1700000000) as seconds since 1970.
-        if value is None or value == "":
-            return None
-        if isinstance(value, datetime):
-            return value
-        if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
-            raise ValueError(f"published_at must be an ISO 8601 date, got {value!r}")
-        return value.strip()
-
-    @field_validator("published_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        # Naive timestamps are taken as UTC so that every stored date compares with every other.
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        try:
-            year = value.astimezone(UTC).year
-        except OverflowError:
-            year = 0
-        if not MIN_YEAR <= year <= MAX_YEAR:  # dates must convert to and from epoch seconds anywhere
-            raise ValueError(f"published_at must fall in the years {MIN_YEAR} to {MAX_YEAR}")
-        return value
 
     @field_validator("url", "section", "source", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import shutil
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embeddings.articles.article import Article
+from embeddings.errors import BuildError
 from embeddings.index.bundle import (
     INDEX_FILE,
     KEYS_FILE,
@@ -100,6 +102,17 @@ def write_bundle(
             "libraries": _library_versions(),
         }
         final = finalize(staging, manifest)
+    except (OSError, sqlite3.Error, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+        try:
+            free = f"{shutil.disk_usage(bundles).free:,}"
+        except OSError:
+            free = "unknown"
+        shutil.rmtree(staging, ignore_errors=True)
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise BuildError(
+            f"cannot write bundle {version} ({first}; {free} bytes were left free): "
+            "the published bundle is unchanged"
+        ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -16,10 +16,11 @@ from embeddings.articles.readers import ReadResult, input_files, read_articles
 from embeddings.articles.text import article_text
 from embeddings.build.bundle_writer import write_bundle
 from embeddings.build.embed import Engine, embed_signals
-from embeddings.errors import BuildError, InvalidArticlesError
-from embeddings.index.bundle import file_sha256
+from embeddings.errors import BuildError, InvalidArticlesError, WriteLogError
+from embeddings.index.bundle import file_sha256, read_manifest
 from embeddings.index.lexical_index import LexicalIndex
-from embeddings.index.publish import build_lock, new_version, prune
+from embeddings.index.publish import build_lock, current_target, new_version, prune
+from embeddings.live.binding import check_for_build
 from embeddings.live.write_log import WriteLog, fold
 from embeddings.model.lexical import LexicalModel
 from embeddings.model.lexical import counts as lexical_counts
@@ -93,6 +94,23 @@ def lexical_index(texts: list[str]) -> LexicalIndex:
     return index
 
 
+def _bound_log(settings: Settings) -> WriteLog | None:
+    """The write log to fold in, read-only; refused when it is not the one the bundles are bound to."""
+    bundles, path = settings.bundles, settings.resolved_write_log()
+    target = current_target(bundles)
+    stamp = read_manifest(target).get("writes", {}) if target is not None else {}
+    check_for_build(bundles, path, stamp, settings.accept_write_log_loss)
+    if not path.exists():
+        return None
+    try:
+        return WriteLog(path, create=False)
+    except WriteLogError:
+        if not settings.accept_write_log_loss:
+            raise
+        log.warning("the write log %s is unusable: building without it (loss accepted)", path.name)
+        return None
+
+
 def build_bundle(
     settings: Settings,
     input_path: Path,
@@ -122,8 +140,7 @@ def build_bundle(
             _write_rejects(rejects_file, result)
             for err in result.errors:
                 log.warning("skipped %s", err)
-        log_path = settings.resolved_write_log()
-        write_log = WriteLog(log_path, create=False) if log_path.exists() else None
+        write_log = _bound_log(settings)
         try:
             folded = fold(result.articles, write_log)
         finally:

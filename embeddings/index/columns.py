@@ -145,9 +145,9 @@ class Columns:
         """Which rows pass `filters`, by the rules of the store's SQL (a missing value fails a test)."""
         mask = np.ones(len(self), dtype=bool)
         if filters.langs:
-            mask &= np.isin(self.lang, list(filters.langs))
+            mask &= _member(self.lang, filters.langs)
         if filters.sections:
-            mask &= np.isin(self.section, list(filters.sections))
+            mask &= _member(self.section, filters.sections)
         with np.errstate(invalid="ignore"):
             if filters.since:
                 mask &= self.ts >= filters.since.timestamp()
@@ -162,3 +162,14 @@ class Columns:
 
 
 _FIELDS = ("lang", "section", "ts", "title", "content")
+
+
+def _member(column: np.ndarray, values: Iterable[str]) -> np.ndarray:
+    """Which cells of a str column hold one of `values`, in time linear in the column alone."""
+    # np.isin over object arrays compares every cell with every value: on 15,623 rows 0.45 ms for one
+    # value, 19 ms for 100 (20 s for 20,000 rows and 95,000); a set look-up per cell takes 0.9-1.2 ms
+    # whatever their number. For one or two values the comparisons are cheaper.
+    wanted = frozenset(values)
+    if len(wanted) <= 2:
+        return np.isin(column, list(wanted))
+    return np.fromiter((cell in wanted for cell in column), dtype=bool, count=len(column))

@@ -119,7 +119,9 @@ class ArticleStore:
         # this version's directory, so a service still on this bundle goes on answering.
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self._db = sqlite3.connect(
+                path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
+            )
             (self._count,) = self._query("SELECT count(*) FROM articles")[0]
         except sqlite3.DatabaseError as exc:
             raise BundleCorruptError(f"cannot read the article store {path}: {exc}") from exc

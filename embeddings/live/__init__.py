@@ -1,1 +1,1 @@
-"""Live writes: the write log, snapshots over a bundle. Uses: shared, articles, model, index, ranking."""
+"""Live writes: the write log and its binding, snapshots. Uses: shared, articles, model, index, ranking."""

@@ -11,6 +11,7 @@ after it, or every write when the manifest names another log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -25,7 +26,7 @@ import numpy as np
 
 from embeddings.articles.article import Article
 from embeddings.articles.text import article_text
-from embeddings.errors import WriteLogError
+from embeddings.errors import WriteLogError, WriteLogLostError
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.reprints import NO_SIGNATURE, signature
 
@@ -89,18 +90,25 @@ def delete(article_id: str) -> Write:
 
 
 class WriteLog:
-    """The SQLite write log: append durably, read back in order."""
+    """The SQLite write log: append durably, read back in order.
 
-    def __init__(self, path: Path, create: bool = True) -> None:
+    `create=False` opens it read-only (a build); `new_ok=False` opens a log that must exist already and
+    never starts a new one (a service bound to it).
+    """
+
+    def __init__(self, path: Path, create: bool = True, new_ok: bool = True) -> None:
         self.path = path
         self._lock = threading.Lock()
         try:
-            if create:
+            if create and new_ok:
                 path.parent.mkdir(parents=True, exist_ok=True)
             elif not path.is_file():
                 raise WriteLogError(f"no write log at {path}")
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            target = str(path) if new_ok or not create else path.resolve().as_uri() + "?mode=rw"
+            self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, uri=not new_ok)
             if create:
+                if not new_ok and not self._holds_log():  # checked before anything is written to it
+                    raise WriteLogError(f"{path.name} holds no write log (emptied or replaced)")
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(SCHEMA)
@@ -111,12 +119,52 @@ class WriteLog:
             self.log_id: str | None = found[0] if found else None
         except (OSError, sqlite3.Error) as exc:
             raise WriteLogError(f"cannot open the write log {path}: {exc}") from exc
+        self._files = self._identity()
+
+    def _holds_log(self) -> bool:
+        found = self._db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('writes', 'meta')"
+        ).fetchone()
+        return bool(found[0] == 2)
+
+    def _identity(self) -> dict[str, tuple[int, int, int]]:
+        """Device, inode and size of the log's files as they are now (its `-wal` once it exists)."""
+        out = {}
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(FileNotFoundError):
+                info = path.stat()
+                out[path.name] = (info.st_dev, info.st_ino, info.st_size)
+        return out
+
+    def check_files(self) -> None:
+        """Raise WriteLogLostError if the log's files were removed, replaced or truncated since opened."""
+        with self._lock:
+            self._check_files()
+
+    def _check_files(self) -> None:
+        """check_files, the caller holding the lock.
+
+        SQLite keeps writing through its open descriptors into a deleted or emptied file, and every
+        such write would be gone at the next start: the database file and its `-wal` only grow
+        between checkpoints (the database never shrinks: no VACUUM), and keep their inodes.
+        """
+        now = self._identity()
+        for name, (dev, ino, size) in self._files.items():
+            seen = now.get(name)
+            if seen is None:
+                raise WriteLogLostError(f"the write log's file {name} was removed under the service")
+            if seen[:2] != (dev, ino):
+                raise WriteLogLostError(f"the write log's file {name} was replaced under the service")
+            if seen[2] < size:  # neither file shrinks: no VACUUM, no journal_size_limit, no TRUNCATE
+                raise WriteLogLostError(f"the write log's file {name} was truncated under the service")
+        self._files = now
 
     def append(self, writes: Sequence[Write]) -> list[Write]:
         """Write `writes` in one transaction; return them with their sequence numbers once on disk."""
         now = datetime.now(UTC).isoformat(timespec="microseconds")
         out: list[Write] = []
         with self._lock:
+            self._check_files()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 for w in writes:
@@ -147,12 +195,16 @@ class WriteLog:
                 if isinstance(exc, sqlite3.Error):
                     raise WriteLogError(f"cannot write to the write log {self.path}: {exc}") from exc
                 raise
+            self._files = self._identity()  # the -wal may have just been made; the file grown
         return out
 
     def last_seq(self) -> int:
-        """The sequence number of the last write (0 when the log is empty)."""
+        """The highest sequence number the log has given (0 when none): compaction never lowers it."""
         with self._lock:
-            (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM writes").fetchone()
+            (seq,) = self._db.execute(
+                "SELECT max(coalesce((SELECT max(seq) FROM writes), 0),"
+                " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'writes'), 0))"
+            ).fetchone()
         return int(seq)
 
     def number_after(self, seq: int) -> None:

@@ -369,13 +369,13 @@ class RelatedFinder:
         """
         similarity = main @ main.T
         identities = pool.identities()
-        redundancy = np.zeros(len(pool))
-        at_pick = np.zeros(len(pool))
+        redundancy, at_pick = np.zeros(len(pool)), np.zeros(len(pool))
         alive = np.ones(len(pool), dtype=bool)
         chosen: list[int] = []
         copies: list[list[int]] = []
         reprint_of: list[np.ndarray] = []  # per chosen article: which positions are its reprints
         alive &= np.isfinite(scores)  # below the floor
+        scores = np.where(alive, scores, 0.0)  # never picked; and 0 * -inf (diversity 1) is no NaN
         while len(chosen) < k and alive.any():
             value = np.where(alive, (1.0 - diversity) * scores - diversity * redundancy, -np.inf)
             best = int(np.argmax(value))

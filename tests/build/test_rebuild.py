@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from embeddings.cli import sample_corpus
-from embeddings.errors import BuildError, InvalidArticlesError
+from embeddings.errors import BuildError, CacheError, InvalidArticlesError
 from embeddings.index.bundle import file_sha256
 from embeddings.index.publish import current_target, load_current
 from embeddings.model.encoders import SentenceTransformerEncoder
@@ -123,3 +125,49 @@ def test_use_with_more_threads_makes_the_same_vectors() -> None:
     texts = ["خبر عن الطقس في الرياض", "Weather news from Riyadh", "x" * 1500]
     one, two = UseEncoder(1).encode(texts), UseEncoder(2).encode(texts)
     assert np.allclose(one, two, atol=1e-6) and one.shape == (3, 512)
+
+
+def test_a_damaged_embedding_cache_fails_the_build_in_one_line(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(b"not a database " * 1000)
+    settings = make_settings(embedding_cache=cache)
+    with pytest.raises(CacheError, match="only a cache: delete it") as raised:
+        build_with(settings, write_jsonl(tmp_path / "rows.jsonl", ROWS[:20]), HashingEncoder())
+    assert "\n" not in str(raised.value) and current_target(settings.bundles) is None
+
+
+def test_a_full_device_fails_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "1", "title": "ok"}, {"id": "2"}])
+    argv = ["build", "--input", str(bad), "--bundles", str(tmp_path / "b"), "--skip-invalid"]
+    assert main([*argv, "--rejects", "/dev/full", "--no-progress"]) == 1  # /dev/full: ENOSPC
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "related-articles build: error: [Errno 28] No space left on device"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_bundle_that_does_not_fit_leaves_the_live_one(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    few = write_jsonl(tmp_path / "few.jsonl", ROWS[:20])
+    sized = make_settings(bundles=tmp_path / "sized", embedding_cache=tmp_path / "cache.sqlite")
+    size = sum(p.stat().st_size for p in Path(build_with(sized, few, HashingEncoder()).path).iterdir())
+    small = tmp_path / "small"
+    small.mkdir()
+    # Room for the small bundle and 1 MB more: the 600-article one needs about 3 MB more.
+    options = f"size={size + 1_048_576}"
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(small)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        settings = sized.model_copy(update={"bundles": small / "bundles"})
+        build_with(settings, few, HashingEncoder())
+        live = current_target(settings.bundles)
+        with pytest.raises(BuildError, match=r"cannot write bundle .* bytes were left free") as raised:
+            build_with(settings, write_jsonl(tmp_path / "many.jsonl", ROWS), HashingEncoder())
+        assert "\n" not in str(raised.value)
+        assert current_target(settings.bundles) == live
+        assert not [p for p in (settings.bundles / "versions").iterdir() if p.name.startswith(".tmp-")]
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

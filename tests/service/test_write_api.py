@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -328,23 +327,6 @@ def test_large_bodies_only_with_a_key(tmp_path: Path, make_settings: Callable[..
         assert client.post("/v1/articles/batch", json=batch, headers=AUTH).status_code == 200
 
 
-def test_a_new_log_is_replayed_whole_over_a_bundle_that_folded_an_old_one(
-    tmp_path: Path, settings: Settings
-) -> None:
-    with TestClient(_app(settings)) as client:
-        for ident in ("a00", "a01", "a02"):
-            client.delete(f"/v1/articles/{ident}", headers=AUTH)
-    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())
-    for path in settings.bundles.glob("writes.sqlite*"):
-        path.unlink()  # the log is lost (a new volume): its numbering starts again at 1
-    with TestClient(_app(settings)) as client:
-        for ident in ("n1", "n2", "n3"):
-            assert client.put(f"/v1/articles/{ident}", json=STORY, headers=AUTH).json()["seq"] <= 3
-    with TestClient(_app(settings)) as client:
-        assert all(client.get(f"/v1/articles/{i}").status_code == 200 for i in ("n1", "n2", "n3"))
-        assert client.get("/v1/articles/a00").status_code == 404  # folded into the bundle
-
-
 def test_superseded_writes_are_compacted_away(settings: Settings) -> None:
     with TestClient(_app(settings)) as client:
         for i in range(5):
@@ -358,21 +340,3 @@ def test_superseded_writes_are_compacted_away(settings: Settings) -> None:
     log = WriteLog(settings.resolved_write_log())
     assert [(w.op, w.article_id, w.seq) for w in log.read()] == [("put", "n1", 5), ("delete", "n2", 7)]
     log.close()
-
-
-def test_a_log_restored_from_an_older_backup_loses_no_new_write(tmp_path: Path, settings: Settings) -> None:
-    log_path = settings.resolved_write_log()
-    with TestClient(_app(settings)) as client:
-        client.put("/v1/articles/n1", json=STORY, headers=AUTH)
-        client.put("/v1/articles/n2", json=STORY, headers=AUTH)
-    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())  # folds 2
-    with sqlite3.connect(log_path) as db:  # as if restored from a backup taken after the first write
-        db.execute("DELETE FROM write_vectors WHERE seq > 1")
-        db.execute("DELETE FROM writes WHERE seq > 1")
-        db.execute("UPDATE sqlite_sequence SET seq = 1 WHERE name = 'writes'")
-    with TestClient(_app(settings)) as client:
-        seqs = [client.put(f"/v1/articles/m{i}", json=STORY, headers=AUTH).json()["seq"] for i in range(3)]
-        assert min(seqs) > 2  # numbered after what the bundle folded
-    with TestClient(_app(settings)) as client:
-        assert all(client.get(f"/v1/articles/m{i}").status_code == 200 for i in range(3))
-        assert client.get("/v1/articles/n2").status_code == 200  # folded into the bundle

@@ -1,0 +1,284 @@
+"""Fault cases: the write log lost, emptied, replaced or restored older; two writers; damaged bundles."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+
+STORY = {"title": "تحقيق جديد في محاولة الاغتيال على طريق السدر", "lang": "ar"}
+GONE = "ar-0001"  # deleted by an acknowledged write: it must never come back
+
+
+def _written(lab: Lab) -> tuple[Path, Server]:
+    """A server on a fresh copy that acknowledged a put, the delete of GONE and another put."""
+    bundles = lab.copy()
+    server = lab.start(bundles).ready()
+    assert server.client.put("/v1/articles/fault-1", json=STORY, headers=AUTH).status_code == 200
+    assert server.client.delete(f"/v1/articles/{GONE}", headers=AUTH).status_code == 200
+    assert server.client.put("/v1/articles/fault-2", json=STORY, headers=AUTH).status_code == 200
+    return bundles, server
+
+
+def _restart(lab: Lab, bundles: Path, **env: str) -> tuple[int, str, int]:
+    """Start a server on `bundles`: its /readyz status and message, and the status of GET GONE."""
+    server = lab.start(bundles, **env)
+    status = server.answer()
+    body = server.client.get("/readyz").json() if status else {}
+    message = body.get("error", {}).get("message", "")
+    gone = server.client.get(f"/v1/articles/{GONE}").status_code
+    server.stop()
+    return status, message, gone
+
+
+def _refusal(lab: Lab, case: str, bundles: Path, damage: str) -> Outcome:
+    status, message, gone = _restart(lab, bundles)
+    named = "--accept-write-log-loss" in message and str(bundles) not in message
+    observed = f"{status}, deleted article {gone}: {message[:110]}"
+    return outcome(
+        case,
+        f"503 not ready ({damage}), the deleted article not served",
+        observed,
+        status == 503 and gone == 503 and named,
+    )
+
+
+def _log(bundles: Path) -> Path:
+    return bundles / "writes.sqlite"
+
+
+def _remove_log(bundles: Path) -> None:
+    for path in bundles.glob("writes.sqlite*"):
+        path.unlink()
+
+
+def log_deleted(lab: Lab) -> Outcome:
+    """writes.sqlite deleted while the service is stopped."""
+    bundles, server = _written(lab)
+    server.stop()
+    _remove_log(bundles)
+    return _refusal(lab, "log_deleted", bundles, "missing")
+
+
+def log_emptied(lab: Lab) -> Outcome:
+    """writes.sqlite truncated to 0 bytes while the service is stopped."""
+    bundles, server = _written(lab)
+    server.stop()
+    _log(bundles).write_bytes(b"")
+    return _refusal(lab, "log_emptied", bundles, "emptied")
+
+
+def wal_lost_after_kill_9(lab: Lab) -> Outcome:
+    """kill -9, then the -wal file removed: the writes only it held are gone."""
+    bundles, server = _written(lab)
+    server.stop(signal.SIGKILL)
+    (bundles / "writes.sqlite-wal").unlink()
+    return _refusal(lab, "wal_lost_after_kill_9", bundles, "shorter")
+
+
+def log_elsewhere(lab: Lab) -> Outcome:
+    """RELATED_WRITE_LOG pointed at another (new) file on restart."""
+    bundles, server = _written(lab)
+    server.stop()
+    status, message, gone = _restart(lab, bundles, RELATED_WRITE_LOG=str(lab.root / "elsewhere.sqlite"))
+    ok = status == 503 and gone == 503 and "elsewhere.sqlite is missing" in message
+    return outcome("log_elsewhere", "503 not ready (no new log started)", f"{status}: {message[:100]}", ok)
+
+
+def older_copy_restored(lab: Lab) -> Outcome:
+    """A backup of writes.sqlite taken after the first write, restored after a build folded all three."""
+    bundles = lab.copy()
+    server = lab.start(bundles).ready()
+    server.client.put("/v1/articles/fault-1", json=STORY, headers=AUTH)
+    with sqlite3.connect(_log(bundles)) as live, sqlite3.connect(lab.root / "backup.sqlite") as backup:
+        live.backup(backup)
+    server.client.delete(f"/v1/articles/{GONE}", headers=AUTH)
+    server.client.put("/v1/articles/fault-2", json=STORY, headers=AUTH)
+    server.stop()
+    build = _build(lab, bundles)
+    _remove_log(bundles)
+    shutil.copy(lab.root / "backup.sqlite", _log(bundles))
+    status, message, gone = _restart(lab, bundles)
+    refused_build = _build(lab, bundles)
+    ok = build[0] == 0 and status == 503 and gone == 503 and refused_build[0] == 1
+    observed = f"serve {status} ({message[:60]}), next build exit {refused_build[0]}: {refused_build[1][:70]}"
+    return outcome("older_copy_restored", "503 not ready, build refuses (exit 1, one line)", observed, ok)
+
+
+def loss_accepted(lab: Lab) -> Outcome:
+    """--accept-write-log-loss after the log was deleted: served, new numbers after the old ones."""
+    bundles, server = _written(lab)
+    server.stop()
+    _remove_log(bundles)
+    accepting = lab.start(bundles, RELATED_ACCEPT_WRITE_LOG_LOSS="true").ready()
+    seq = accepting.client.put("/v1/articles/fault-3", json=STORY, headers=AUTH).json().get("seq")
+    accepting.stop()
+    again = lab.start(bundles).ready()  # bound to the new log: no flag needed any more
+    kept = again.client.get("/v1/articles/fault-3").status_code
+    again.stop()
+    ok = isinstance(seq, int) and seq > 3 and kept == 200
+    return outcome(
+        "loss_accepted", "ready; new write #4 or later; kept", f"write #{seq}, after restart {kept}", ok
+    )
+
+
+def log_truncated_under_server(lab: Lab) -> Outcome:
+    """writes.sqlite truncated while the service runs: no write acknowledged after, readiness drops."""
+    bundles, server = _written(lab)
+    _log(bundles).write_bytes(b"")
+    write = server.client.put("/v1/articles/fault-4", json=STORY, headers=AUTH).status_code
+    ready = server.client.get("/readyz").status_code
+    read = server.client.get("/v1/articles/fault-1").status_code
+    server.stop()
+    ok = write == 503 and ready == 503 and read == 200
+    return outcome(
+        "log_truncated_under_server",
+        "write 503, /readyz 503, reads 200",
+        f"write {write}, /readyz {ready}, read {read}",
+        ok,
+    )
+
+
+def second_writer(lab: Lab) -> Outcome:
+    """A second `serve` on the same bundles directory."""
+    bundles = lab.copy()
+    first = lab.start(bundles).ready()
+    second = lab.start(bundles)
+    code = second.process.wait(timeout=120)
+    lines = second.log_text().strip().splitlines()
+    last = lines[-1] if lines else ""
+    still = first.client.get("/readyz").status_code
+    first.stop()
+    ok = (
+        code != 0
+        and "another related-articles serve" in last
+        and "Traceback" not in second.log_text()
+        and still == 200
+    )
+    return outcome(
+        "second_writer",
+        "exits 1 with one line; the first serves on",
+        f"exit {code}: {last[:100]}; first {still}",
+        ok,
+    )
+
+
+def refused_bundle_mended(lab: Lab) -> Outcome:
+    """A published bundle with a damaged file, mended in place while the service runs."""
+    bundles = lab.copy()
+    current = (bundles / "current").resolve()
+    broken = current.parent / "99999999T000000Z-mended"
+    shutil.copytree(current, broken)
+    index = broken / "index.faiss"
+    good = index.read_bytes()
+    index.write_bytes(b"garbage")
+    (bundles / ".current-new").symlink_to(broken.relative_to(bundles))
+    (bundles / ".current-new").replace(bundles / "current")
+    server = lab.start(bundles)
+    before = server.answer()
+    message = server.client.get("/readyz").text
+    index.write_bytes(good)
+    after = server.wait(200, seconds=30)
+    error = server.client.get("/readyz").json().get("last_error")
+    server.stop()
+    private = str(bundles) in message
+    ok = before == 503 and after == 200 and error is None and not private
+    observed = f"{before} then {after}, last_error {error}, paths shown: {private}"
+    return outcome(
+        "refused_bundle_mended", "503 then 200 once mended, no stale error, no paths", observed, ok
+    )
+
+
+def store_damaged_in_place(lab: Lab) -> Outcome:
+    """The live bundle's articles.sqlite overwritten while the service runs."""
+    bundles = lab.copy()
+    server = lab.start(bundles).ready()
+    store = (bundles / "current").resolve() / "articles.sqlite"
+    store.write_bytes(b"\x5a" * store.stat().st_size)
+    read = server.client.get("/v1/articles/ar-0002")
+    ready = server.client.get("/readyz").status_code
+    server.stop()
+    shape = read.headers.get("content-type", "")
+    ok = read.status_code == 503 and shape == "application/json" and ready == 503
+    return outcome(
+        "store_damaged_in_place", "503 JSON, /readyz 503", f"{read.status_code} {shape}, /readyz {ready}", ok
+    )
+
+
+def no_machine_paths(lab: Lab) -> Outcome:
+    """Public answers (/v1/index, /readyz, a 404) name no directory of the machine; a write key sees it."""
+    server = lab.server
+    root = str(server.bundles.resolve())
+    public = [server.client.get(p).text for p in ("/v1/index", "/readyz", "/v1/articles/none")]
+    operator = server.client.get("/v1/index", headers=AUTH).json().get("path", "")
+    shown = sum(root in text or str(server.bundles) in text for text in public)
+    ok = shown == 0 and operator.startswith(root)
+    observed = f"{shown} of 3 public answers show it; with the key: {'full path' if ok else operator}"
+    return outcome("no_machine_paths", "0 of 3 public answers; full path with the key", observed, ok)
+
+
+def _build(lab: Lab, bundles: Path, **env: str) -> tuple[int, str]:
+    """`related-articles build` of the sample corpus into `bundles`: exit code and last stderr line."""
+    settings = {"RELATED_BUNDLES": str(bundles), "RELATED_CACHE_DIR": str(lab.cache_dir), **lab.env, **env}
+    done = subprocess.run(
+        [sys.executable, "-m", "service.cli", "build", "--no-progress"],
+        env={**os.environ, **settings},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    lines = done.stderr.strip().splitlines()
+    return done.returncode, (lines[-1] if lines else "")
+
+
+def build_with_damaged_cache(lab: Lab) -> Outcome:
+    """A build whose embedding cache file is garbage."""
+    bundles = lab.copy()
+    cache = lab.root / "damaged-cache.sqlite"
+    cache.write_bytes(b"not a database " * 1000)
+    started = time.monotonic()
+    code, last = _build(lab, bundles, RELATED_EMBEDDING_CACHE=str(cache))
+    ok = code == 1 and last.startswith("related-articles build: error: embedding cache")
+    return outcome(
+        "build_with_damaged_cache",
+        "exit 1, one line",
+        f"exit {code} in {time.monotonic() - started:.0f}s: {last[:100]}",
+        ok,
+    )
+
+
+def build_on_full_disk(lab: Lab) -> Outcome:
+    """A build into a bundles directory on a 2 MB tmpfs (needs root), its embedding cache there too."""
+    small = lab.root / "full-disk"
+    small.mkdir(exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)]).returncode:
+        return outcome("build_on_full_disk", "exit 1, one line", "skipped: cannot mount a tmpfs", True)
+    try:
+        code, last = _build(lab, small / "bundles")
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+    error = last.startswith("related-articles build: error:")
+    ok = code == 1 and error and ("full" in last or "free" in last)
+    return outcome("build_on_full_disk", "exit 1, one line", f"exit {code}: {last[:110]}", ok)
+
+
+CASES: list[Case] = [
+    log_deleted,
+    log_emptied,
+    wal_lost_after_kill_9,
+    log_elsewhere,
+    loss_accepted,
+    log_truncated_under_server,
+    second_writer,
+    refused_bundle_mended,
+    store_damaged_in_place,
+    no_machine_paths,
+]
+SLOW_CASES: list[Case] = [older_copy_restored, build_with_damaged_cache, build_on_full_disk]

@@ -1,0 +1,180 @@
+"""Which write log a bundles directory is bound to, so that a lost or older log is never served.
+
+`<bundles>/write-log.json` names the log (its id) and the last write it acknowledged; the service
+rewrites it, atomically, after every append. A log that is missing, emptied, replaced by another one
+or shorter (an older copy restored) than that, or than what the published bundle folded in, is
+refused: serving it would bring deleted articles back, and the next build would drop acknowledged
+writes. Accepting the loss is explicit (`--accept-write-log-loss`), and binds to the log as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from embeddings.errors import WriteLogError, WriteLogLostError
+from embeddings.live.write_log import WriteLog
+
+BINDING_FILE = "write-log.json"
+ACCEPT = "related-articles serve --accept-write-log-loss (RELATED_ACCEPT_WRITE_LOG_LOSS=true)"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A log's id and the last sequence number acknowledged in it."""
+
+    log_id: str
+    last_seq: int
+
+
+def read_binding(bundles: Path) -> Binding | None:
+    """The bundles directory's binding, or None when it has none yet."""
+    path = bundles / BINDING_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Binding(str(data["log_id"]), int(data["last_seq"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WriteLogLostError(
+            f"{BINDING_FILE} in the bundles directory is unreadable ({exc}): restore it, or accept the "
+            f"loss once: {ACCEPT}"
+        ) from exc
+
+
+def write_binding(bundles: Path, binding: Binding) -> None:
+    """Replace the binding atomically and durably (a new file renamed over the old one)."""
+    path = bundles / BINDING_FILE
+    tmp = path.with_name(f".{BINDING_FILE}.tmp")
+    data = json.dumps({"log_id": binding.log_id, "last_seq": binding.last_seq}).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+    fd = os.open(bundles, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def expected(bundles: Path, stamp: Mapping[str, Any], accept_loss: bool = False) -> Binding | None:
+    """What the directory has acknowledged: its binding, and what the published bundle folded in.
+
+    `stamp` is that bundle's manifest `writes` entry. Without a binding (deleted, or made by an older
+    version) the bundle's stamp alone still tells which log it folded, and how far. An unreadable
+    binding is refused, or left aside when the loss is accepted.
+    """
+    try:
+        bound = read_binding(bundles)
+    except WriteLogLostError:
+        if not accept_loss:
+            raise
+        log.warning("%s is unreadable: going by the published bundle alone (loss accepted)", BINDING_FILE)
+        bound = None
+    folded_id, folded = stamp.get("log_id"), int(stamp.get("folded_through") or 0)
+    if bound is None:
+        return Binding(str(folded_id), folded) if folded_id else None
+    if folded_id == bound.log_id and folded > bound.last_seq:
+        return Binding(bound.log_id, folded)
+    return bound
+
+
+def problem(path: Path, found: WriteLog | None, want: Binding) -> str | None:
+    """Why `found` (the log at `path`, None when missing) cannot be `want`'s log; None when it is."""
+    if found is None:
+        return f"the write log {path.name} is missing"
+    if found.log_id != want.log_id:
+        return f"the write log {path.name} is another log than the one this bundles directory is bound to"
+    last = found.last_seq()
+    if last < want.last_seq:
+        return (
+            f"the write log {path.name} ends at write #{last}, but writes through #{want.last_seq} were "
+            "acknowledged (an older copy, or its -wal file lost)"
+        )
+    return None
+
+
+def _open(path: Path) -> tuple[WriteLog | None, str | None]:
+    """The existing log at `path` opened for writing, or None and why it cannot be."""
+    if not path.exists():
+        return None, None
+    try:
+        return WriteLog(path, new_ok=False), None
+    except WriteLogError as exc:
+        return None, str(exc)
+
+
+def open_bound(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_loss: bool) -> WriteLog:
+    """Open the log the bundles directory is bound to (a new one on a first start), and bind it.
+
+    Raises WriteLogLostError, naming what is wrong and the command that accepts the loss, unless
+    `accept_loss`: then the log is taken as it is (a new one if it is missing or unusable), and new
+    writes are numbered after every number acknowledged before.
+    """
+    want = expected(bundles, stamp, accept_loss)
+    if want is None:
+        fresh = WriteLog(path)
+        write_binding(bundles, Binding(str(fresh.log_id), fresh.last_seq()))
+        return fresh
+    found, unusable = _open(path)
+    why = f"the write log {path.name} is unusable: {unusable}" if unusable else problem(path, found, want)
+    if why is None and found is not None:
+        if found.last_seq() > want.last_seq:  # writes logged after the last binding: it is longer
+            write_binding(bundles, Binding(want.log_id, found.last_seq()))
+        return found
+    if not accept_loss:
+        if found is not None:
+            found.close()
+        raise WriteLogLostError(
+            f"{why}: serving it would lose acknowledged writes and bring deleted articles back. Restore "
+            f"the log (with its -wal file), or accept the loss once: {ACCEPT}"
+        )
+    log.warning("accepting the loss of acknowledged writes: %s", why)
+    if found is None:
+        if path.exists():
+            _set_aside(path)
+        found = WriteLog(path)
+    found.number_after(want.last_seq)  # never reuse a number a bundle may have folded
+    write_binding(bundles, Binding(str(found.log_id), found.last_seq()))
+    return found
+
+
+def check_for_build(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_loss: bool) -> None:
+    """Refuse to fold a log that is not the one the bundles directory is bound to (unless accepted)."""
+    if accept_loss:
+        return
+    want = expected(bundles, stamp)
+    if want is None:
+        return
+    found = WriteLog(path, create=False) if path.exists() else None
+    try:
+        why = problem(path, found, want)
+    finally:
+        if found is not None:
+            found.close()
+    if why is not None:
+        raise WriteLogLostError(
+            f"{why}: a build would drop acknowledged writes. Restore the log, or accept the loss with "
+            "--accept-write-log-loss"
+        )
+
+
+def _set_aside(path: Path) -> None:
+    """Rename an unusable log and its companions out of the way (kept for a post-mortem)."""
+    suffix = ".lost-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            part.rename(part.with_name(part.name + suffix))
+    log.warning("set the unusable write log aside as %s", path.name + suffix)

@@ -1,0 +1,216 @@
+"""A lost, emptied, replaced or older write log is refused, never served; one writer per bundles directory."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from embeddings.errors import WriteLogError, WriteLogLostError, WriterLockedError
+from embeddings.live.binding import read_binding
+from embeddings.settings import Settings
+from service.app import create_app
+from tests.conftest import build_with, corpus_rows, write_jsonl
+from tests.fakes import HashingEncoder, fake_signals
+
+KEY = "loss-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+STORY = {"title": "harbour strike dockers walk out", "body": "harbour strike dockers harbour strike news"}
+
+
+def _app(settings: Settings) -> FastAPI:
+    return create_app(settings, fake_signals(HashingEncoder()))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A fake-encoder bundle of the test corpus; its write log beside it."""
+    settings = Settings(
+        bundles=tmp_path / "bundles", api_keys=KEY, window_days=None, reload_interval=0.05, min_score=-1
+    )
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())
+    return settings
+
+
+def _write_some(settings: Settings) -> None:
+    """Three acknowledged writes: a put, a delete of a bundle article, another put."""
+    with TestClient(_app(settings)) as client:
+        assert client.put("/v1/articles/n1", json=STORY, headers=AUTH).status_code == 200
+        assert client.delete("/v1/articles/a00", headers=AUTH).status_code == 200
+        assert client.put("/v1/articles/n2", json=STORY, headers=AUTH).status_code == 200
+
+
+def _refused(settings: Settings, *words: str) -> None:
+    """The service starts but serves nothing: readiness, reads and writes say why, in one line."""
+    with TestClient(_app(settings)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        message = ready.json()["error"]["message"]
+        assert all(w in message for w in words), message
+        assert "--accept-write-log-loss" in message and "\n" not in message
+        assert client.get("/v1/articles/a00").status_code == 503  # the deleted article is not back
+        assert client.get("/v1/articles/a01/related").status_code == 503
+        assert client.put("/v1/articles/n3", json=STORY, headers=AUTH).status_code == 503
+
+
+def _log_files(settings: Settings) -> list[Path]:
+    return sorted(settings.bundles.glob("writes.sqlite*"))
+
+
+@pytest.mark.parametrize("damage", ["deleted", "emptied", "elsewhere"])
+def test_a_lost_log_is_refused_until_the_loss_is_accepted(
+    settings: Settings, tmp_path: Path, damage: str
+) -> None:
+    _write_some(settings)
+    if damage == "deleted":
+        for path in _log_files(settings):
+            path.unlink()
+    elif damage == "emptied":
+        settings.resolved_write_log().write_bytes(b"")
+    else:
+        settings = settings.model_copy(update={"write_log": tmp_path / "other.sqlite"})
+    _refused(settings, "writes.sqlite" if damage != "elsewhere" else "other.sqlite")
+    _refused(settings)  # refusing changed nothing: still refused on the next start
+    accepting = settings.model_copy(update={"accept_write_log_loss": True})
+    with TestClient(_app(accepting)) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/v1/articles/n1").status_code == 404  # lost, as accepted
+        seq = client.put("/v1/articles/n3", json=STORY, headers=AUTH).json()["seq"]
+        assert seq > 3  # never a number acknowledged before
+    with TestClient(_app(settings)) as client:  # bound to the new log now: no flag needed
+        assert client.get("/v1/articles/n3").status_code == 200
+
+
+def test_a_log_whose_wal_was_lost_is_refused(settings: Settings, tmp_path: Path) -> None:
+    log_path = settings.resolved_write_log()
+    with TestClient(_app(settings)) as client:
+        assert client.put("/v1/articles/n1", json=STORY, headers=AUTH).status_code == 200
+        # The main file as it is on disk now, the last writes still in the -wal (as after a kill -9).
+        shutil.copy(log_path, tmp_path / "main-file-only")
+        assert client.put("/v1/articles/n2", json=STORY, headers=AUTH).status_code == 200
+    for path in _log_files(settings):
+        path.unlink()
+    shutil.copy(tmp_path / "main-file-only", log_path)
+    _refused(settings)
+
+
+def test_an_older_copy_of_the_log_is_refused_then_served_at_the_bundles_point_in_time(
+    settings: Settings, tmp_path: Path
+) -> None:
+    log_path = settings.resolved_write_log()
+    with TestClient(_app(settings)) as client:
+        assert client.put("/v1/articles/n1", json=STORY, headers=AUTH).status_code == 200
+        with sqlite3.connect(log_path) as live, sqlite3.connect(tmp_path / "backup.sqlite") as backup:
+            live.backup(backup)  # a backup taken after the first write
+        assert client.delete("/v1/articles/a00", headers=AUTH).status_code == 200
+        assert client.put("/v1/articles/n2", json=STORY, headers=AUTH).status_code == 200
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())  # folds 3
+    for path in _log_files(settings):
+        path.unlink()
+    shutil.copy(tmp_path / "backup.sqlite", log_path)
+    _refused(settings, "ends at write #1", "#3")
+    with pytest.raises(WriteLogLostError, match="older copy"):
+        build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())
+    accepting = settings.model_copy(update={"accept_write_log_loss": True})
+    with TestClient(_app(accepting)) as client:
+        # The bundle's state, whole: nothing of the older log is replayed over it.
+        assert client.get("/v1/articles/a00").status_code == 404
+        assert client.get("/v1/articles/n2").status_code == 200
+        assert client.put("/v1/articles/n3", json=STORY, headers=AUTH).json()["seq"] == 4
+
+
+def test_a_log_removed_under_the_running_service_stops_writes_not_reads(settings: Settings) -> None:
+    with TestClient(_app(settings)) as client:
+        assert client.put("/v1/articles/n1", json=STORY, headers=AUTH).status_code == 200
+        settings.resolved_write_log().write_bytes(b"")  # truncated under the server
+        response = client.put("/v1/articles/n2", json=STORY, headers=AUTH)
+        assert response.status_code == 503 and "truncated" in response.json()["error"]["message"]
+        assert client.delete("/v1/articles/a01", headers=AUTH).status_code == 503
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/v1/articles/n1").status_code == 200  # reads go on from memory
+        assert client.get("/v1/articles/a01").status_code == 200
+    with TestClient(_app(settings)) as client:
+        # Closing put the -wal's pages back into the emptied file: the writes still there are
+        # served, or the log is refused; never a state without the acknowledged n1.
+        ready = client.get("/readyz").status_code
+        assert (ready, client.get("/v1/articles/n1").status_code) in ((200, 200), (503, 503))
+
+
+def test_the_binding_follows_every_acknowledged_write(settings: Settings) -> None:
+    _write_some(settings)
+    binding = read_binding(settings.bundles)
+    assert binding is not None and binding.last_seq == 3
+
+
+def test_without_its_binding_the_published_bundle_still_tells_the_log(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _write_some(settings)
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())
+    (settings.bundles / "write-log.json").unlink()
+    for path in _log_files(settings):
+        path.unlink()
+    _refused(settings, "missing")
+
+
+def test_a_second_service_on_the_same_bundles_is_refused(settings: Settings) -> None:
+    with TestClient(_app(settings)) as client:
+        with pytest.raises(WriterLockedError, match="one service per bundles directory"):  # noqa: SIM117
+            with TestClient(_app(settings)):
+                pass
+        assert client.put("/v1/articles/n1", json=STORY, headers=AUTH).status_code == 200
+    with TestClient(_app(settings)) as client:  # released at shutdown
+        assert client.get("/v1/articles/n1").status_code == 200
+
+
+def test_a_log_removed_under_the_service_shows_in_readiness_before_any_write(settings: Settings) -> None:
+    with TestClient(_app(settings)) as client:
+        assert client.put("/v1/articles/n1", json=STORY, headers=AUTH).status_code == 200
+        assert client.get("/readyz").status_code == 200
+        for path in _log_files(settings):
+            path.unlink()
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "removed" in ready.json()["error"]["message"]
+
+
+def test_a_binding_that_cannot_be_written_does_not_fail_an_acknowledged_write(settings: Settings) -> None:
+    with TestClient(_app(settings)) as client:
+        binding = settings.bundles / "write-log.json"
+        binding.unlink()
+        binding.mkdir()  # the binding's rename now fails, as on a full disk
+        response = client.put("/v1/articles/n1", json=STORY, headers=AUTH)
+        assert response.status_code == 200, response.text
+        assert client.get("/v1/articles/n1").status_code == 200
+        binding.rmdir()
+
+
+def test_an_unreadable_binding_is_refused_unless_the_loss_is_accepted(settings: Settings) -> None:
+    _write_some(settings)
+    (settings.bundles / "write-log.json").write_text("{not json", encoding="utf-8")
+    _refused(settings, "write-log.json")
+    with TestClient(_app(settings.model_copy(update={"accept_write_log_loss": True}))) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/v1/articles/n2").status_code == 200  # the log itself was intact
+
+
+def test_a_log_path_with_uri_characters_is_reopened(tmp_path: Path, settings: Settings) -> None:
+    odd = settings.model_copy(update={"write_log": tmp_path / "a?b#c%41" / "writes.sqlite"})
+    with TestClient(_app(odd)) as client:
+        assert client.put("/v1/articles/n1", json=STORY, headers=AUTH).status_code == 200
+    with TestClient(_app(odd)) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/v1/articles/n1").status_code == 200
+
+
+def test_a_start_that_fails_lets_the_writer_lock_go(settings: Settings) -> None:
+    log_path = settings.resolved_write_log()
+    log_path.write_bytes(b"not a database " * 100)  # no binding yet: opening it fails outright
+    with pytest.raises(WriteLogError), TestClient(_app(settings)):
+        pass
+    log_path.unlink()
+    with TestClient(_app(settings)) as client:  # no "another related-articles serve"
+        assert client.get("/readyz").status_code == 200
