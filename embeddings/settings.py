@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         description="Share of the shorter article's word shingles found in the other at or above which "
         "it is a republished copy (left out of lists, named in copies).",
     )
+    response_cache: int = Field(
+        10_000,
+        ge=0,
+        description="Rendered related lists of indexed articles kept in memory (0: none); a write drops "
+        "only those it can change.",
+    )
     reload_interval: float = Field(
         2.0, gt=0.0, description="Seconds between checks for a newly published bundle."
     )

@@ -22,6 +22,7 @@ from service.errors import install_error_handlers
 from service.guards import StrictUtf8
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
+from service.response_cache import CachedLists
 from service.routes import router
 from service.state import LiveBundle
 from service.write_routes import router as write_router
@@ -85,6 +86,8 @@ def create_app(
         writer_limit=settings.max_write_bytes,
         is_writer=partial(is_writer, settings),
     )
+    # Inside CORS (a cached answer gets its headers too), outside the rest: a hit skips routing.
+    app.add_middleware(CachedLists, state=app.state)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -35,6 +35,7 @@ from service.deps import (
     make_filters,
 )
 from service.errors import public_message
+from service.response_cache import list_key
 from service.schemas import (
     ID_PATTERN,
     ArticleOut,
@@ -76,8 +77,10 @@ _errors: dict[int | str, dict[str, Any]] = {
     dependencies=[Depends(known_parameters)],
 )
 def related_for_article(
+    request: Request,
     article_id: ArticleId,
     loaded: LoadedDep,
+    live: LiveDep,
     settings: SettingsDep,
     filters: FiltersDep,
     policy: PolicyDep,
@@ -85,24 +88,29 @@ def related_for_article(
     k: KDep = None,
     exclude: ExcludeDep = None,
     explain: ExplainDep = False,
-) -> JSONResponse:
+) -> Response:
     """Articles related to an indexed article, best first; never the article itself or a copy of it."""
     query = RelatedQuery(
         k=k or settings.default_k, filters=filters, exclude=excluded_ids(exclude), policy=policy
     )
+    # A list rendered already was answered by CachedLists, before routing: this one is made anew.
     article, listing = loaded.finder.listing(article_id, query)
     if len(listing.hits) < query.k:
-        metrics.short_lists.inc()
-    return _json(
-        RelatedResponse(
-            article=ArticleRef(
-                id=article.id, title=article.title, url=article.url, copies=list(listing.copies)
-            ),
-            related=[RelatedItem.from_hit(h, explain) for h in listing.hits],
-            bundle=loaded.bundle.version,
-            scorer=loaded.finder.scorer.name,
-        )
+        metrics.short_lists.inc()  # counted once per list made, not per answer from the cache
+    body = bytes(
+        _json(
+            RelatedResponse(
+                article=ArticleRef(
+                    id=article.id, title=article.title, url=article.url, copies=list(listing.copies)
+                ),
+                related=[RelatedItem.from_hit(h, explain) for h in listing.hits],
+                bundle=loaded.bundle.version,
+                scorer=loaded.finder.scorer.name,
+            )
+        ).body
     )
+    live.responses.put(loaded.snapshot, list_key(request.scope), body, article.id, listing)
+    return Response(body, media_type="application/json")
 
 
 @router.post(

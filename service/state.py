@@ -22,6 +22,7 @@ from embeddings.ranking.finder import RelatedFinder
 from embeddings.ranking.scorer import Scorer
 from embeddings.settings import Settings
 from embeddings.vectors import LEX
+from service.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class LiveBundle:
         self._write_lock = threading.Lock()  # one change of the live snapshot at a time
         self._log: WriteLog | None = None
         self._pending: Bundle | None = None  # loaded, waiting for its replay to succeed
+        self.responses = ResponseCache(settings.response_cache)
 
     def get(self) -> Loaded:
         """The current bundle, or NotReadyError."""
@@ -157,6 +159,7 @@ class LiveBundle:
                     log.exception("%s", self.last_error)
                     return False
                 self._loaded = Loaded(self._finder(snapshot), snapshot, target, datetime.now(UTC))
+                self.responses.reset(snapshot)
             self._pending = None
             self._refused = None
             self.last_error = None
@@ -203,6 +206,7 @@ class LiveBundle:
             if self._loaded is None or self._loaded.target != loaded.target:
                 return
             self._loaded = None
+            self.responses.reset(None)
             self._refused = (loaded.target, _fingerprint(loaded.target))
             version = loaded.bundle.version
             self.last_error = f"bundle {version} is damaged on disk ({exc}): restore or rebuild it"
@@ -277,9 +281,11 @@ class LiveBundle:
                 self._bind(logged[-1].seq)
             try:
                 snapshot = loaded.snapshot.apply(logged)
+                self.responses.advance(loaded.snapshot, snapshot, logged, LEX in self._scorer.signals)
             except Exception:
                 # Durable but not applied: serve what the log says, or nothing until a reload does.
                 log.exception("applying logged writes failed: rebuilding the live state from the log")
+                self.responses.reset(None)
                 try:
                     snapshot = self._replay(loaded.bundle)
                 except Exception as exc:

@@ -3,74 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from embeddings.errors import ArticleNotFoundError, BundleMismatchError
-from embeddings.index.columns import NO_KEY, Columns, content_key, title_hash
+from embeddings.index.columns import NO_KEY, Columns
 from embeddings.index.filters import Filters
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.corpus import Corpus
 from embeddings.ranking.listing import Hit, Listing, Origin, RelatedQuery
-from embeddings.ranking.reprints import NO_SIGNATURE, PERMUTATIONS, containment
+from embeddings.ranking.pool import Identities, Pool
+from embeddings.ranking.reprints import PERMUTATIONS, containment
 from embeddings.ranking.scorer import Scorer
 from embeddings.settings import Settings
 from embeddings.vectors import LEX, MAIN
 
 SEARCH_MARGIN = 16  # extra candidates fetched for the ones filtering will drop
 LEXICAL_DEPTH = 16  # lexical nearest neighbours added to the dense candidates
-
-
-@dataclass(frozen=True)
-class _Identities:
-    """What the reprint test compares, for a group of articles: content and title keys, signatures."""
-
-    contents: np.ndarray
-    titles: np.ndarray
-    signatures: np.ndarray
-
-    def take(self, positions: list[int]) -> _Identities:
-        """The identities at `positions`."""
-        return _Identities(self.contents[positions], self.titles[positions], self.signatures[positions])
-
-    @classmethod
-    def of_origin(cls, origin: Origin) -> _Identities:
-        """The query's identity (what it lacks never matches)."""
-        signature = NO_SIGNATURE if origin.signature is None else origin.signature
-        return cls(
-            np.array([content_key(origin.content_hash or "")]),
-            np.array([title_hash(origin.title or "")]),
-            signature[None, :],
-        )
-
-
-@dataclass(frozen=True)
-class _Pool:
-    """Candidates as arrays, nearest first: row ids, ranking columns, reprint signatures, and which of
-    them the lexical search added (past the dense nearest)."""
-
-    rowids: np.ndarray
-    columns: Columns
-    signatures: np.ndarray
-    lexical: np.ndarray  # bool
-
-    def __len__(self) -> int:
-        return len(self.rowids)
-
-    def take(self, positions: np.ndarray | slice) -> _Pool:
-        """The candidates at `positions`."""
-        return _Pool(
-            self.rowids[positions],
-            self.columns.take(positions),
-            self.signatures[positions],
-            self.lexical[positions],
-        )
-
-    def identities(self) -> _Identities:
-        """The candidates' identities."""
-        return _Identities(self.columns.content, self.columns.title, self.signatures)
 
 
 class RelatedFinder:
@@ -173,16 +123,17 @@ class RelatedFinder:
         lexical = self._lexical(vectors, excluded, allowed)
         while True:
             scores, ids = corpus.search(vectors[MAIN], want, allowed)
+            complete = len(ids) >= pool or want >= pool
             candidates, admitted, copies = self._candidates(
-                scores, ids, excluded, origin, None, limit, lexical, vectors[MAIN]
+                scores, ids, excluded, origin, None, limit, lexical, vectors[MAIN], complete
             )
             ranked, floored = self._rank(vectors, candidates, query, origin)
-            hits = Listing(ranked, copies)
+            hits = Listing(ranked, copies, candidates.seen, candidates.reach)
             # Stop once every candidate has been seen, or the pool is full and so is the list, or the
             # relatedness floor cut it (an approximate search under a filter may come back short: it
             # is asked again, wider; farther candidates would fall below the floor too).
             full = len(hits.hits) >= query.k or floored
-            if len(ids) >= pool or want >= pool or (admitted >= size and full):
+            if complete or (admitted >= size and full):
                 return hits
             want *= 4
             limit = None
@@ -227,12 +178,13 @@ class RelatedFinder:
         scores = self.corpus.vectors(MAIN, ids) @ vectors[MAIN]
         lexical = self._lexical(vectors, excluded, None)
         candidates, admitted, copies = self._candidates(
-            scores, ids, excluded, origin, filters, size, lexical, vectors[MAIN]
+            scores, ids, excluded, origin, filters, size, lexical, vectors[MAIN], exhaustive
         )
         if admitted < size and not exhaustive:
             return None
         hits, floored = self._rank(vectors, candidates, query, origin)
-        return Listing(hits, copies) if len(hits) >= query.k or floored or exhaustive else None
+        done = len(hits) >= query.k or floored or exhaustive
+        return Listing(hits, copies, candidates.seen, candidates.reach) if done else None
 
     def _candidates(
         self,
@@ -244,7 +196,8 @@ class RelatedFinder:
         size: int | None,
         lexical: np.ndarray,
         query_main: np.ndarray,
-    ) -> tuple[_Pool, int, tuple[str, ...]]:
+        complete: bool = False,
+    ) -> tuple[Pool, int, tuple[str, ...]]:
         """The `size` nearest results left after the exclusions and `filters`, with the `lexical`
         candidates that pass them too, less the query's reprints.
 
@@ -255,6 +208,8 @@ class RelatedFinder:
         ids = np.asarray(ids, dtype=np.int64)[order]
         cosines = np.asarray(scores, dtype=np.float64)[order]
         keep = ids > 0  # an approximate search pads a short result with -1
+        # `complete`: these are every article; else any nearer than the last of them would be here.
+        reach = -np.inf if complete or not keep.any() else float(cosines[keep][-1])
         if excluded:
             keep &= ~np.isin(ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
         ids, cosines = ids[keep], cosines[keep]
@@ -263,6 +218,8 @@ class RelatedFinder:
             passed = columns.admits(filters)
             ids, cosines, columns = ids[passed], cosines[passed], columns.take(passed)
         if size is not None:
+            if len(ids) > size:  # cut: an article enters only above the last one kept
+                reach = float(cosines[size - 1])
             ids, cosines, columns = ids[:size], cosines[:size], columns.take(slice(0, size))
         admitted = len(ids)
         extra = lexical[~np.isin(lexical, ids)]
@@ -275,17 +232,18 @@ class RelatedFinder:
             ids = np.concatenate([ids, extra])
             cosines = np.concatenate([cosines, extra_cosines.astype(np.float64)])
             columns = Columns.concat([columns, extra_columns])
-        pool = _Pool(ids, columns, self.corpus.signatures(ids), np.arange(len(ids)) >= admitted)
+        flags = np.arange(len(ids)) >= admitted
+        pool = Pool(ids, columns, self.corpus.signatures(ids), flags, ids.copy(), reach)
         if not len(pool):
             return pool, 0, ()
-        copies = self._reprints(_Identities.of_origin(origin), pool.identities(), cosines[None, :])[0]
+        copies = self._reprints(Identities.of_origin(origin), pool.identities(), cosines[None, :])[0]
         copy_ids: tuple[str, ...] = ()
         if copies.any():
             records = self.corpus.get_many([int(r) for r in pool.rowids[copies]])
             copy_ids = tuple(records[int(r)].id for r in pool.rowids[copies] if int(r) in records)
         return pool.take(~copies), admitted, copy_ids
 
-    def _reprints(self, rows: _Identities, columns: _Identities, cosines: np.ndarray) -> np.ndarray:
+    def _reprints(self, rows: Identities, columns: Identities, cosines: np.ndarray) -> np.ndarray:
         """Which articles of `rows` are reprints (republished copies) of which of `columns`.
 
         A reprint has the same text, or nearly all of the shorter text in the other (the reprint
@@ -310,7 +268,7 @@ class RelatedFinder:
     def _rank(
         self,
         vectors: Mapping[str, Any],
-        pool: _Pool,
+        pool: Pool,
         query: RelatedQuery,
         origin: Origin,
     ) -> tuple[list[Hit], bool]:
@@ -359,7 +317,7 @@ class RelatedFinder:
         return hits, bool((np.isneginf(total) & ~pool.lexical).any())
 
     def _select(
-        self, pool: _Pool, scores: np.ndarray, main: np.ndarray, k: int, diversity: float
+        self, pool: Pool, scores: np.ndarray, main: np.ndarray, k: int, diversity: float
     ) -> tuple[list[int], list[list[int]], np.ndarray]:
         """Greedy MMR over the pool; reprints of a chosen article collapse into it.
 

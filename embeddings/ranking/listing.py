@@ -43,6 +43,9 @@ class Listing:
 
     hits: list[Hit]
     copies: tuple[str, ...] = ()
+    # What a write can change (see Pool): the rows the candidates came from, the cosine to enter them.
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    reach: float = -np.inf
 
 
 @dataclass(frozen=True)

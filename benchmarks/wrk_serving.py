@@ -1,0 +1,127 @@
+"""Requests/s and latency of the served routes under wrk, beside the bare ASGI floor, in one run.
+
+    python -m benchmarks.wrk_serving --bundles var/bundles [--seconds 10] [--connections 4] [--json F]
+
+Starts a real `related-articles serve` on a private copy of the bundles and a bare ASGI app (fixed
+bytes) on uvicorn, then runs `wrk -t1 -cN --latency` against the bare app, `/healthz`, the related
+route over every article id (each id in turn), and the related route with one client (for p99
+related / p99 healthz). Needs wrk (Debian: apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.faults.harness import Lab, Server, free_port
+
+BARE_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")]})
+    await send({"type": "http.response.body", "body": b'{"ok":true}'})
+"""
+LUA = """
+local ids = {}
+for line in io.lines("%s") do ids[#ids + 1] = line end
+local i = 0
+request = function()
+  i = i %% #ids + 1
+  return wrk.format("GET", "/v1/articles/" .. ids[i] .. "/related?k=4")
+end
+"""
+
+
+def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
+    """One wrk run: requests/s, p50 and p99 in ms."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {
+        "rps": rate,
+        "p50_ms": percentile("50"),
+        "p99_ms": percentile("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _ids(bundles: Path) -> list[str]:
+    store = (bundles / "current").resolve() / "articles.sqlite"
+    with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
+        return [row[0] for row in db.execute("SELECT id FROM articles ORDER BY rowid")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--bundles", type=Path, required=True)
+    parser.add_argument("--cache-dir", type=Path, help="RELATED_CACHE_DIR of the server")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    from embeddings.settings import Settings
+
+    root = Path(tempfile.mkdtemp(prefix="wrk-"))
+    lab = Lab(args.bundles, args.cache_dir or Settings().cache_dir, root)
+    extra = dict(e.split("=", 1) for e in args.env)
+    ids_file = root / "ids.txt"
+    ids_file.write_text("\n".join(_ids(args.bundles)) + "\n", encoding="utf-8")
+    script = root / "related.lua"
+    script.write_text(LUA % ids_file, encoding="utf-8")
+    (root / "bare.py").write_text(BARE_APP, encoding="utf-8")
+    bare_port = free_port()
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--log-level", "warning"],
+        cwd=root,
+    )
+    results: dict[str, dict[str, float]] = {}
+    try:
+        server: Server = lab.start(lab.copy(), RELATED_LOG_LEVEL="warning", **extra).ready()
+        time.sleep(1)
+        c = args.connections
+        results["bare ASGI"] = _wrk(f"http://127.0.0.1:{bare_port}/", args.seconds, c)
+        results["/healthz"] = _wrk(f"{server.url}/healthz", args.seconds, c)
+        results["related"] = _wrk(server.url, args.seconds, c, script)
+        results["/healthz, 1 client"] = _wrk(f"{server.url}/healthz", args.seconds, 1)
+        results["related, 1 client"] = _wrk(server.url, args.seconds, 1, script)
+    finally:
+        bare.terminate()
+        lab.close()
+    print(f"{'route':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for name, r in results.items():
+        print(f"{name:22} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:8d}")
+    related, health = results["related"], results["/healthz"]
+    print(f"related / /healthz requests/s: {related['rps'] / health['rps']:.2f}")
+    print(f"related / bare ASGI requests/s: {related['rps'] / results['bare ASGI']['rps']:.3f}")
+    one, base = results["related, 1 client"], results["/healthz, 1 client"]
+    print(f"p99 related / p99 /healthz, one client: {one['p99_ms'] / base['p99_ms']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

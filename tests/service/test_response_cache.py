@@ -1,0 +1,87 @@
+"""Cached related lists are byte for byte the lists made anew, through writes, deletes and replaces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from embeddings.cli import sample_corpus
+from embeddings.settings import Settings
+from service.app import create_app
+from tests.conftest import build_with
+from tests.fakes import HashingEncoder, fake_signals
+
+KEY = "cache-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+VARIANTS: list[dict[str, Any]] = [{}, {"k": 8, "explain": "true"}, {"lang": "ar", "min_score": -1}]
+
+
+@pytest.fixture
+def clients(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient, list[str]]]:
+    """The sample corpus served twice from copies of one bundle: with the response cache and without."""
+    cached = Settings(bundles=tmp_path / "cached", api_keys=KEY, reload_interval=60)
+    build_with(cached, sample_corpus(), HashingEncoder())
+    shutil.copytree(cached.bundles, tmp_path / "plain", symlinks=True)
+    plain = cached.model_copy(update={"bundles": tmp_path / "plain", "response_cache": 0})
+    ids = [json.loads(line)["id"] for line in sample_corpus().read_text(encoding="utf-8").splitlines()]
+    with (
+        TestClient(create_app(cached, fake_signals(HashingEncoder()))) as one,
+        TestClient(create_app(plain, fake_signals(HashingEncoder()))) as other,
+    ):
+        yield one, other, ids
+
+
+def _same_everywhere(cached: TestClient, plain: TestClient, ids: list[str]) -> list[bytes]:
+    """Every article's lists from both services, twice from the cached one; they must be equal."""
+    bodies = []
+    for ident in ids:
+        for params in VARIANTS:
+            url = f"/v1/articles/{ident}/related"
+            want = plain.get(url, params=params)
+            for _ in range(2):  # the second answer comes from the cache
+                got = cached.get(url, params=params)
+                assert (got.status_code, got.content) == (want.status_code, want.content), (ident, params)
+            bodies.append(want.content)
+    return bodies
+
+
+def _both(clients: tuple[TestClient, TestClient], method: str, url: str, **kwargs: Any) -> None:
+    for client in clients:
+        assert client.request(method, url, headers=AUTH, **kwargs).status_code == 200
+
+
+def test_cached_lists_are_the_lists_made_anew(clients: tuple[TestClient, TestClient, list[str]]) -> None:
+    cached, plain, ids = clients
+    both = (cached, plain)
+    _same_everywhere(cached, plain, ids)
+    responses = cached.app.state.live.responses  # type: ignore[attr-defined]
+    full = len(responses._entries)
+    assert full == len(ids) * len(VARIANTS)
+
+    # A new article of a sample story, then its deletion: in every list it belongs to, then in none.
+    story = json.loads(sample_corpus().read_text(encoding="utf-8").splitlines()[5])
+    new = {"title": story["title"] + " (تحديث)", "body": story["body"], "lang": story["lang"]}
+    _both(both, "PUT", "/v1/articles/live-1", json=new)
+    kept = len(responses._entries)
+    assert 0 < kept < full  # the lists near it were dropped, the others kept
+    bodies = _same_everywhere(cached, plain, ids)
+    assert any(b'"live-1"' in b for b in bodies)
+    _both(both, "DELETE", "/v1/articles/live-1")
+    assert not any(b'"live-1"' in b for b in _same_everywhere(cached, plain, ids))
+
+    # A bundle article deleted, another replaced with other words, one written far from every story.
+    _both(both, "DELETE", f"/v1/articles/{ids[9]}")
+    replaced = {"title": "Harbour strike", "body": "Dockers walk out."}
+    _both(both, "PUT", f"/v1/articles/{ids[20]}", json=replaced)
+    bodies = _same_everywhere(cached, plain, [i for i in ids if i != ids[9]])
+    assert not any(f'"{ids[9]}"'.encode() in b for b in bodies)
+    before = len(responses._entries)
+    _both(both, "PUT", "/v1/articles/far", json={"title": "zzqx vvkw", "body": "qqzx wwvk xxqz"})
+    assert len(responses._entries) >= before - 3  # nothing near it: (nearly) every list stays cached
+    _same_everywhere(cached, plain, [i for i in ids if i != ids[9]])
