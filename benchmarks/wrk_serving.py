@@ -1,11 +1,12 @@
 """Requests/s and latency of the served routes under wrk, beside the bare ASGI floor, in one run.
 
-    python -m benchmarks.wrk_serving --bundles var/bundles [--seconds 10] [--connections 4] [--json F]
+    python -m benchmarks.wrk_serving --bundles var/bundles [--workers 1,2] [--seconds 10] [--json F]
 
-Starts a real `related-articles serve` on a private copy of the bundles and a bare ASGI app (fixed
-bytes) on uvicorn, then runs `wrk -t1 -cN --latency` against the bare app, `/healthz`, the related
-route over every article id (each id in turn), and the related route with one client (for p99
-related / p99 healthz). Needs wrk (Debian: apt-get install wrk).
+Starts a bare ASGI app (fixed bytes) on uvicorn and, for each worker count, a real `related-articles
+serve` on a private copy of the bundles; runs `wrk -t1 -cN --latency` against the bare app, `/healthz`,
+the related route over every article id (each id in turn, after one warm-up pass), and both with one
+client (for p99 related / p99 healthz); and sums the proportional set size (PSS) of the server's
+processes. Needs wrk (Debian: apt-get install wrk).
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -
     }
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size of `pid` and its children (shared pages counted once in all), in MB."""
+    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    total = 0
+    for p in [pid, *(int(c) for c in done.stdout.split())]:
+        text = Path(f"/proc/{p}/smaps_rollup").read_text()
+        total += int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))  # type: ignore[union-attr]
+    return total / 1024
+
+
 def _ids(bundles: Path) -> list[str]:
     store = (bundles / "current").resolve() / "articles.sqlite"
     with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, help="RELATED_CACHE_DIR of the server")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--workers", default="1", help="comma-separated worker counts, e.g. 1,2")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -98,26 +110,40 @@ def main(argv: list[str] | None = None) -> int:
         cwd=root,
     )
     results: dict[str, dict[str, float]] = {}
+    c = args.connections
     try:
-        server: Server = lab.start(lab.copy(), RELATED_LOG_LEVEL="warning", **extra).ready()
         time.sleep(1)
-        c = args.connections
         results["bare ASGI"] = _wrk(f"http://127.0.0.1:{bare_port}/", args.seconds, c)
-        results["/healthz"] = _wrk(f"{server.url}/healthz", args.seconds, c)
-        results["related"] = _wrk(server.url, args.seconds, c, script)
-        results["/healthz, 1 client"] = _wrk(f"{server.url}/healthz", args.seconds, 1)
-        results["related, 1 client"] = _wrk(server.url, args.seconds, 1, script)
+        for workers in [int(w) for w in args.workers.split(",")]:
+            env = {"RELATED_LOG_LEVEL": "warning", **extra, "RELATED_WORKERS": str(workers)}
+            server: Server = lab.start(lab.copy(), **env).ready()
+            time.sleep(2 * workers)  # every worker loads its model and bundle
+            tag = f"{workers} worker{'s' if workers > 1 else ''}"
+            _wrk(server.url, max(2, args.seconds // 2), c, script)  # every list rendered once
+            results[f"/healthz, {tag}"] = _wrk(f"{server.url}/healthz", args.seconds, c)
+            results[f"related, {tag}"] = _wrk(server.url, args.seconds, c, script)
+            results[f"/healthz, {tag}, 1 client"] = _wrk(f"{server.url}/healthz", args.seconds, 1)
+            results[f"related, {tag}, 1 client"] = _wrk(server.url, args.seconds, 1, script)
+            results[f"memory, {tag}"] = {"pss_mb": pss_mb(server.process.pid)}
+            server.stop()
     finally:
         bare.terminate()
         lab.close()
-    print(f"{'route':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"{'route':30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in results.items():
-        print(f"{name:22} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:8d}")
-    related, health = results["related"], results["/healthz"]
-    print(f"related / /healthz requests/s: {related['rps'] / health['rps']:.2f}")
-    print(f"related / bare ASGI requests/s: {related['rps'] / results['bare ASGI']['rps']:.3f}")
-    one, base = results["related, 1 client"], results["/healthz, 1 client"]
-    print(f"p99 related / p99 /healthz, one client: {one['p99_ms'] / base['p99_ms']:.2f}")
+        if "pss_mb" in r:
+            print(f"{name:30} PSS {r['pss_mb']:.0f} MB")
+            continue
+        print(f"{name:30} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:8d}")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        tag = f"{workers} worker{'s' if workers > 1 else ''}"
+        related, health = results[f"related, {tag}"], results[f"/healthz, {tag}"]
+        one, base = results[f"related, {tag}, 1 client"], results[f"/healthz, {tag}, 1 client"]
+        print(
+            f"{tag}: related / /healthz {related['rps'] / health['rps']:.2f}, related / bare ASGI "
+            f"{related['rps'] / results['bare ASGI']['rps']:.3f}, p99 related / p99 /healthz (1 client) "
+            f"{one['p99_ms'] / base['p99_ms']:.2f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -16,7 +16,6 @@ RelatedArticlesError
  │    └── BuildLockedError        another build holds the lock
  ├── WriteLogError            the write log cannot be opened or written  (503)
  │    └── WriteLogLostError       the log is missing, emptied, replaced or older than acknowledged
- ├── WriterLockedError        another service process writes to the same bundles directory
  ├── CacheError               the embedding cache cannot be read or written
  └── ModelError               the embedding model could not be loaded
 """
@@ -145,12 +144,6 @@ class WriteLogLostError(WriteLogError):
     """The write log is not the one the bundles directory is bound to: acknowledged writes would be lost."""
 
     code = "write_log_lost"
-
-
-class WriterLockedError(RelatedArticlesError):
-    """Another service process holds the bundles directory's writer lock."""
-
-    code = "writer_locked"
 
 
 class CacheError(RelatedArticlesError):

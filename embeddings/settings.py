@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         None, description="Build: where skipped rows go; unset: <bundles>/rejects/<version>.jsonl."
     )
     host: str = Field("127.0.0.1", description="Address the service listens on.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Worker processes of `serve` on one port (a worker that dies is restarted); unset: "
+        "one per core. They agree through the write log.",
+    )
     port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
     default_k: int = Field(4, ge=1, le=50, description="Related articles returned when k is not given.")
     # On the sample corpus republished copies score >= 0.995 with their original and distinct

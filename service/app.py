@@ -12,7 +12,6 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from embeddings import __version__
 from embeddings.errors import ModelError
-from embeddings.live.writer_lock import WriterLock
 from embeddings.model.signals import SignalEncoders, load_signal_encoders
 from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer
@@ -30,13 +29,8 @@ from service.write_routes import router as write_router
 log = logging.getLogger(__name__)
 
 
-def create_app(
-    settings: Settings, encoders: SignalEncoders | None = None, writer_lock: WriterLock | None = None
-) -> FastAPI:
-    """Build the app; the scorer's `encoders` are loaded from the settings in the lifespan when not given.
-
-    The bundles directory's writer lock is taken in the lifespan unless the caller holds it already.
-    """
+def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> FastAPI:
+    """Build the app; the scorer's `encoders` are loaded from the settings in the lifespan when not given."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,11 +48,11 @@ def create_app(
         if missing:
             raise ModelError(f"scorer {scorer.name!r} needs signals without an encoder: {sorted(missing)}")
         app.state.policy = ListPolicy.from_settings(settings)
-        live = LiveBundle(settings, app.state.encoders, scorer, writer_lock)
+        live = LiveBundle(settings, app.state.encoders, scorer)
         try:
             live.start()
         except BaseException:
-            live.stop()  # the writer lock and the log go with a start that failed
+            live.stop()  # the log and the watcher go with a start that failed
             raise
         app.state.live = live
         if live.loaded is None:

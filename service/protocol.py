@@ -217,6 +217,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         return b"".join(out)
 
 
+class ConfiguredProtocol(LimitedHttpToolsProtocol):
+    """The protocol of worker processes, which uvicorn imports by name: `configure` sets its limits."""
+
+
+def configure(settings: Settings) -> None:
+    """Give ConfiguredProtocol the limits of `settings` (a worker's app factory calls it first)."""
+    ConfiguredProtocol.max_header_bytes = settings.max_header_bytes
+    ConfiguredProtocol.read_timeout = settings.read_timeout
+
+
 def limited_protocol(settings: Settings) -> type[LimitedHttpToolsProtocol]:
     """The protocol class for `uvicorn.run(http=...)`, with the limits of `settings`."""
 

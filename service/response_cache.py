@@ -153,7 +153,7 @@ class CachedLists:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].endswith("/related"):
             live = getattr(self.state, "live", None)
-            loaded = live.loaded if live is not None else None
+            loaded = live.current() if live is not None else None  # other processes' writes first
             body = None if loaded is None else live.responses.get(loaded.snapshot, list_key(scope))  # type: ignore[union-attr]
             if body is not None:
                 scope["route"] = RELATED_ROUTE  # for the access log and the metrics

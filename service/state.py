@@ -15,7 +15,6 @@ from embeddings.index.publish import current_target
 from embeddings.live.binding import Binding, open_bound, write_binding
 from embeddings.live.overlay import Snapshot
 from embeddings.live.write_log import Write, WriteLog, puts
-from embeddings.live.writer_lock import WriterLock
 from embeddings.model.lexical import LexicalModel
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.finder import RelatedFinder
@@ -62,13 +61,7 @@ class LiveBundle:
     service stops the writes and the readiness, while reads go on from memory.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        encoders: SignalEncoders,
-        scorer: Scorer,
-        writer_lock: WriterLock | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, encoders: SignalEncoders, scorer: Scorer) -> None:
         self._bundles = settings.bundles
         self._settings = settings
         self._encoders = encoders
@@ -78,8 +71,7 @@ class LiveBundle:
         self._refused: tuple[Path, tuple[tuple[str, int, int], ...]] | None = None
         self.last_error: str | None = None
         self.log_error: str | None = None  # the write log is lost: no writes, not ready
-        self._writer_lock = writer_lock
-        self._own_lock = writer_lock is None
+        self._seen_version: int | None = None  # the log's data_version when last caught up
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one bundle load at a time
@@ -89,8 +81,8 @@ class LiveBundle:
         self.responses = ResponseCache(settings.response_cache)
 
     def get(self) -> Loaded:
-        """The current bundle, or NotReadyError."""
-        loaded = self._loaded
+        """The current bundle with every logged write applied, or NotReadyError."""
+        loaded = self.current()
         if loaded is None:
             raise NotReadyError(self.log_error or self.last_error or "no bundle loaded yet")
         return loaded
@@ -110,8 +102,33 @@ class LiveBundle:
 
     @property
     def loaded(self) -> Loaded | None:
-        """The current bundle, or None."""
+        """The current bundle, or None (without catching up: see `current`)."""
         return self._loaded
+
+    def current(self) -> Loaded | None:
+        """The current bundle, with the writes other processes logged since applied first.
+
+        Several processes serve one bundles directory and agree through the write log: SQLite's
+        `PRAGMA data_version` changes when another connection commits, so the check costs one call.
+        """
+        log_ = self._log
+        if log_ is not None and self._loaded is not None and log_.data_version() != self._seen_version:
+            with self._write_lock:
+                self._catch_up()
+        return self._loaded
+
+    def _catch_up(self) -> None:
+        """Apply the logged writes after the live snapshot's last (the caller holds the write lock)."""
+        loaded, log_ = self._loaded, self._log
+        if loaded is None or log_ is None:
+            return
+        version = log_.data_version()  # read first: a commit after it shows at the next check
+        writes = log_.read(after=loaded.snapshot.last_seq)
+        if writes:
+            snapshot = loaded.snapshot.apply(self._current(writes))
+            self.responses.advance(loaded.snapshot, snapshot, writes, LEX in self._scorer.signals)
+            self._loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
+        self._seen_version = version
 
     def refresh(self) -> bool:
         """Load the published bundle if it changed; return whether a new one was swapped in."""
@@ -265,7 +282,10 @@ class LiveBundle:
         Returns that snapshot, the logged writes and whether each id existed before.
         """
         with self._write_lock:
-            loaded = self.get()
+            self._catch_up()  # `existed` as every process has it
+            loaded = self._loaded
+            if loaded is None:
+                raise NotReadyError(self.log_error or self.last_error or "no bundle loaded yet")
             if self._log is None:
                 raise NotReadyError("the write log is not open")
             if self.log_error:
@@ -280,8 +300,12 @@ class LiveBundle:
             if logged:
                 self._bind(logged[-1].seq)
             try:
-                snapshot = loaded.snapshot.apply(logged)
-                self.responses.advance(loaded.snapshot, snapshot, logged, LEX in self._scorer.signals)
+                # Other processes' writes numbered before these are applied first, in order.
+                version = self._log.data_version()
+                applied = self._current(self._log.read(after=loaded.snapshot.last_seq))
+                snapshot = loaded.snapshot.apply(applied)
+                self.responses.advance(loaded.snapshot, snapshot, applied, LEX in self._scorer.signals)
+                self._seen_version = version
             except Exception:
                 # Durable but not applied: serve what the log says, or nothing until a reload does.
                 log.exception("applying logged writes failed: rebuilding the live state from the log")
@@ -304,9 +328,7 @@ class LiveBundle:
                 log.exception("bundle refresh failed")
 
     def start(self) -> None:
-        """Take the writer lock, open the bound write log, load what is published, watch for new bundles."""
-        if self._writer_lock is None:
-            self._writer_lock = WriterLock(self._bundles)
+        """Open the bound write log, load what is published, and watch for new bundles."""
         self.refresh()
         self._thread = threading.Thread(target=self._watch, name="bundle-watcher", daemon=True)
         self._thread.start()
@@ -321,9 +343,6 @@ class LiveBundle:
             if self._log is not None:
                 self._log.close()
                 self._log = None
-            if self._own_lock and self._writer_lock is not None:
-                self._writer_lock.release()
-                self._writer_lock = None
 
 
 def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:

@@ -53,6 +53,7 @@ class Server:
             "RELATED_API_KEYS": KEY,
             "RELATED_PORT": str(self.port),
             "RELATED_LOG_LEVEL": "warning",
+            "RELATED_WORKERS": "1",  # one process unless a case asks for more
             "RELATED_RELOAD_INTERVAL": "0.2",
         }
         self._log = log.open("ab")

@@ -202,7 +202,8 @@ def check_signals(manifest: dict[str, Any], expected: dict[str, dict[str, Any]])
 
 def _load_rows(path: Path, count: int, dtype: type[np.generic]) -> np.ndarray:
     try:
-        rows: np.ndarray = np.load(path, allow_pickle=False)
+        # Mapped read-only: the processes serving one bundle share its pages.
+        rows: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise BundleCorruptError(f"cannot read {path}: {exc}") from exc
     if rows.ndim != 2 or len(rows) != count or rows.dtype != dtype:

@@ -67,7 +67,8 @@ class VectorIndex:
         """Read an index written by `save`."""
         faiss = _faiss()
         try:
-            index = faiss.read_index(str(path))
+            # The vectors stay in the file, mapped: worker processes share one copy in the page cache.
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError as exc:
             raise BundleCorruptError(f"cannot read the FAISS index {path}: {exc}") from exc
         if not isinstance(index, faiss.IndexIDMap2):

@@ -198,6 +198,11 @@ class WriteLog:
             self._files = self._identity()  # the -wal may have just been made; the file grown
         return out
 
+    def data_version(self) -> int:
+        """SQLite's `PRAGMA data_version`: it changes when another connection has committed."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def last_seq(self) -> int:
         """The highest sequence number the log has given (0 when none): compaction never lowers it."""
         with self._lock:

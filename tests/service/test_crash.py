@@ -39,6 +39,7 @@ class Server:
             "RELATED_API_KEYS": KEY,
             "RELATED_PORT": str(self.port),
             "RELATED_LOG_LEVEL": "warning",
+            "RELATED_WORKERS": "1",
             "RELATED_BACKEND": "torch",  # the sample bundle of the session is built with torch
         }
         self._log = log.open("ab")

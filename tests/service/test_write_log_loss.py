@@ -1,4 +1,4 @@
-"""A lost, emptied, replaced or older write log is refused, never served; one writer per bundles directory."""
+"""A lost, emptied, replaced or older write log is refused, never served; services agree through the log."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from embeddings.errors import WriteLogError, WriteLogLostError, WriterLockedError
+from embeddings.errors import WriteLogError, WriteLogLostError
 from embeddings.live.binding import read_binding
 from embeddings.settings import Settings
 from service.app import create_app
@@ -157,14 +157,22 @@ def test_without_its_binding_the_published_bundle_still_tells_the_log(
     _refused(settings, "missing")
 
 
-def test_a_second_service_on_the_same_bundles_is_refused(settings: Settings) -> None:
-    with TestClient(_app(settings)) as client:
-        with pytest.raises(WriterLockedError, match="one service per bundles directory"):  # noqa: SIM117
-            with TestClient(_app(settings)):
-                pass
-        assert client.put("/v1/articles/n1", json=STORY, headers=AUTH).status_code == 200
-    with TestClient(_app(settings)) as client:  # released at shutdown
-        assert client.get("/v1/articles/n1").status_code == 200
+def test_two_services_on_one_bundles_directory_agree_through_the_log(settings: Settings) -> None:
+    with TestClient(_app(settings)) as one, TestClient(_app(settings)) as other:
+        for _ in range(2):  # the other's list is made, then cached
+            before = other.get("/v1/articles/a01/related", params={"k": 50}).json()["related"]
+        assert not any(r["id"] == "n1" for r in before)
+        assert one.put("/v1/articles/n1", json=STORY, headers=AUTH).json()["seq"] == 1
+        assert other.get("/v1/articles/n1").status_code == 200  # the next request sees it
+        listed = other.get("/v1/articles/a01/related", params={"k": 50}).json()["related"]
+        assert any(r["id"] == "n1" for r in listed)
+        assert other.delete("/v1/articles/n1", headers=AUTH).json()["seq"] == 2
+        assert one.get("/v1/articles/n1").status_code == 404
+        gone = one.get("/v1/articles/a01/related", params={"k": 50}).json()["related"]
+        assert not any(r["id"] == "n1" for r in gone)
+        # A write through one after the other's: applied in the log's order, `existed` as both see it.
+        assert one.put("/v1/articles/n2", json=STORY, headers=AUTH).json()["existed"] is False
+        assert other.put("/v1/articles/n2", json=STORY, headers=AUTH).json()["existed"] is True
 
 
 def test_a_log_removed_under_the_service_shows_in_readiness_before_any_write(settings: Settings) -> None:
@@ -206,11 +214,11 @@ def test_a_log_path_with_uri_characters_is_reopened(tmp_path: Path, settings: Se
         assert client.get("/v1/articles/n1").status_code == 200
 
 
-def test_a_start_that_fails_lets_the_writer_lock_go(settings: Settings) -> None:
+def test_a_start_that_fails_leaves_nothing_behind(settings: Settings) -> None:
     log_path = settings.resolved_write_log()
     log_path.write_bytes(b"not a database " * 100)  # no binding yet: opening it fails outright
     with pytest.raises(WriteLogError), TestClient(_app(settings)):
         pass
     log_path.unlink()
-    with TestClient(_app(settings)) as client:  # no "another related-articles serve"
+    with TestClient(_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
