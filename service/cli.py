@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,11 @@ def run_serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(settings), http=limited_protocol(settings), **common)
         return 0
     # Workers are new processes that import the app by name: they read the settings from the
-    # environment, so the command line's options go there first.
+    # environment, so the command line's options go there first; a loss is accepted here, once.
     os.environ.update(_as_environment(args))
+    if settings.accept_write_log_loss:
+        _accept_loss(settings)
+        os.environ.pop("RELATED_ACCEPT_WRITE_LOG_LOSS", None)
     _configure_logging(settings)
     uvicorn.run(
         "service.cli:worker_app",
@@ -56,10 +60,30 @@ def worker_app() -> FastAPI:
     from service.app import create_app
     from service.protocol import configure
 
+    _end_with_parent()
     settings = load_settings()
     _configure_logging(settings)
     configure(settings)
     return create_app(settings)
+
+
+def _end_with_parent() -> None:
+    """Ask Linux for SIGTERM when the parent `serve` dies (a `kill -9` of it): no orphan workers."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
+def _accept_loss(settings: Settings) -> None:
+    from embeddings.index.bundle import read_manifest
+    from embeddings.index.publish import current_target
+    from embeddings.live.binding import accept_loss_once
+
+    target = current_target(settings.bundles)
+    stamp = read_manifest(target).get("writes", {}) if target is not None else {}
+    accept_loss_once(settings.bundles, settings.resolved_write_log(), stamp)
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -73,8 +97,6 @@ def _as_environment(args: argparse.Namespace) -> dict[str, str]:
     """RELATED_<NAME> for each option given on the command line."""
     names = ("bundles", "model", "cache_dir", "log_level", "scorer", "backend", "host", "port")
     out = {f"RELATED_{n.upper()}": str(getattr(args, n)) for n in names if getattr(args, n, None) is not None}
-    if getattr(args, "accept_write_log_loss", None):
-        out["RELATED_ACCEPT_WRITE_LOG_LOSS"] = "true"
     return out
 
 

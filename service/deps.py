@@ -12,6 +12,7 @@ from email.message import Message
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
@@ -32,7 +33,8 @@ async def _live(request: Request) -> LiveBundle:
 
 
 async def _loaded(request: Request, live: Annotated[LiveBundle, Depends(_live)]) -> Loaded:
-    loaded = live.get()
+    # Applying other processes' writes takes locks: in the thread pool, and only when there are some.
+    loaded = await run_in_threadpool(live.get) if live.behind() else live.get()
     request.state.loaded = loaded  # which bundle the request reads, should its store fail under it
     return loaded
 

@@ -6,7 +6,8 @@ they were drawn from, and the main cosine an article needs to enter them. When a
 snapshot, an entry is dropped if the write touches its article, one of those rows, or puts an article
 at least that near; the others are carried over to the new snapshot unchanged. A new bundle, a change
 of the corpus's date range (the date window of undated articles) or a scorer with the lexical signal
-(whose candidates the cosine does not bound) drop every entry.
+(whose candidates the cosine does not bound) drop every entry, and so does a delete or replace of a
+bundle article when the bundle's index is approximate (HNSW).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from embeddings.live.overlay import Snapshot
@@ -107,6 +109,12 @@ class ResponseCache:
             return []
         ids = {w.article_id for w in writes}
         old_rows = set(old.rowids_for(sorted(ids)))
+        if old.bundle.manifest.get("index", {}).get("kind") == "hnsw" and any(
+            r <= old.base for r in old_rows
+        ):
+            # An approximate search over other tombstones may find other neighbours: lists that came
+            # from it are not bounded by their reach any more.
+            return list(self._entries)
         puts = [np.asarray(w.vectors[MAIN], dtype=np.float32) for w in writes if w.op == "put"]
         keys = list(self._entries)
         entries = [self._entries[k] for k in keys]
@@ -153,7 +161,10 @@ class CachedLists:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].endswith("/related"):
             live = getattr(self.state, "live", None)
-            loaded = live.current() if live is not None else None  # other processes' writes first
+            # Other processes' writes first; applying them takes locks, so never on the event loop.
+            loaded = None
+            if live is not None:
+                loaded = await run_in_threadpool(live.current) if live.behind() else live.loaded
             body = None if loaded is None else live.responses.get(loaded.snapshot, list_key(scope))  # type: ignore[union-attr]
             if body is not None:
                 scope["route"] = RELATED_ROUTE  # for the access log and the metrics

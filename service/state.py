@@ -111,11 +111,15 @@ class LiveBundle:
         Several processes serve one bundles directory and agree through the write log: SQLite's
         `PRAGMA data_version` changes when another connection commits, so the check costs one call.
         """
-        log_ = self._log
-        if log_ is not None and self._loaded is not None and log_.data_version() != self._seen_version:
+        if self.behind():
             with self._write_lock:
                 self._catch_up()
         return self._loaded
+
+    def behind(self) -> bool:
+        """Whether another process committed writes this one has not applied (one cheap call)."""
+        log_ = self._log
+        return log_ is not None and self._loaded is not None and log_.data_version() != self._seen_version
 
     def _catch_up(self) -> None:
         """Apply the logged writes after the live snapshot's last (the caller holds the write lock)."""

@@ -194,7 +194,10 @@ def worker_killed(lab: Lab) -> Outcome:
     # Each read may land on either worker (the restarted one included): three reads of each id.
     reads = [server.client.get(f"/v1/articles/{i}").status_code for i in acknowledged for _ in range(3)]
     missing = [status for status in reads if status != 200]
-    after = len(_children(server.process.pid))  # the killed worker restarted
+    deadline = time.monotonic() + 30  # the killed worker is started again
+    while len(_children(server.process.pid)) < len(children) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    after = len(_children(server.process.pid))
     server.stop()
     ok = bool(children) and after == len(children) and not missing and failed <= 1
     observed = (
@@ -204,6 +207,21 @@ def worker_killed(lab: Lab) -> Outcome:
     return outcome(
         "worker_killed", "no acknowledged write missing from any worker; at most 1 request cut", observed, ok
     )
+
+
+def parent_killed(lab: Lab) -> Outcome:
+    """kill -9 of the `serve` parent of two workers: the workers end too (no orphan keeps the port)."""
+    server = lab.start(lab.copy(), RELATED_WORKERS="2").ready()
+    children = _children(server.process.pid)
+    server.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in children):
+        time.sleep(0.2)
+    left = [p for p in children if Path(f"/proc/{p}").exists()]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    ok = len(children) == 2 and not left
+    return outcome("parent_killed", "both workers end", f"{len(children)} workers, {len(left)} left", ok)
 
 
 def _children(pid: int) -> list[int]:
@@ -321,6 +339,7 @@ CASES: list[Case] = [
     log_truncated_under_server,
     two_servers_agree,
     worker_killed,
+    parent_killed,
     refused_bundle_mended,
     store_damaged_in_place,
     no_machine_paths,

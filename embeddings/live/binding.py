@@ -10,6 +10,7 @@ writes. Accepting the loss is explicit (`--accept-write-log-loss`), and binds to
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -50,11 +51,26 @@ def read_binding(bundles: Path) -> Binding | None:
         ) from exc
 
 
-def write_binding(bundles: Path, binding: Binding) -> None:
-    """Replace the binding atomically and durably (a new file renamed over the old one)."""
+def write_binding(bundles: Path, binding: Binding, rebind: bool = False) -> None:
+    """Replace the binding atomically and durably (a new file renamed over the old one).
+
+    Several processes write it: under a lock, and never backwards for the same log (a process that
+    acknowledged #9 after another's #10 leaves #10). `rebind` names another log, or a lower number.
+    """
     path = bundles / BINDING_FILE
-    tmp = path.with_name(f".{BINDING_FILE}.tmp")
-    data = json.dumps({"log_id": binding.log_id, "last_seq": binding.last_seq}).encode()
+    with (bundles / f".{BINDING_FILE}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not rebind:
+            with contextlib.suppress(WriteLogLostError):
+                now = read_binding(bundles)
+                if now is not None and now.log_id == binding.log_id and now.last_seq >= binding.last_seq:
+                    return
+        _replace(path, json.dumps({"log_id": binding.log_id, "last_seq": binding.last_seq}).encode())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file of this process, fsync it, rename it over `path`, fsync the dir."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, data)
@@ -62,6 +78,7 @@ def write_binding(bundles: Path, binding: Binding) -> None:
     finally:
         os.close(fd)
     tmp.replace(path)
+    bundles = path.parent
     fd = os.open(bundles, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -147,8 +164,17 @@ def open_bound(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_loss:
             _set_aside(path)
         found = WriteLog(path)
     found.number_after(want.last_seq)  # never reuse a number a bundle may have folded
-    write_binding(bundles, Binding(str(found.log_id), found.last_seq()))
+    write_binding(bundles, Binding(str(found.log_id), found.last_seq()), rebind=True)
     return found
+
+
+def accept_loss_once(bundles: Path, path: Path, stamp: Mapping[str, Any]) -> None:
+    """Take the write log as it is and bind the directory to it, before any worker starts.
+
+    Workers then open the bound log as usual: none of them accepts a loss by itself, twice, or again
+    when it is started anew.
+    """
+    open_bound(bundles, path, stamp, accept_loss=True).close()
 
 
 def check_for_build(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_loss: bool) -> None:

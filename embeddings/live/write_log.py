@@ -99,6 +99,8 @@ class WriteLog:
     def __init__(self, path: Path, create: bool = True, new_ok: bool = True) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._probe: sqlite3.Connection | None = None
+        self._probe_lock = threading.Lock()
         try:
             if create and new_ok:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,9 +201,16 @@ class WriteLog:
         return out
 
     def data_version(self) -> int:
-        """SQLite's `PRAGMA data_version`: it changes when another connection has committed."""
-        with self._lock:
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        """SQLite's `PRAGMA data_version` on a connection of its own: it changes at every commit.
+
+        Its own connection and lock, so that the check never waits for an append (a busy wait on
+        another process's lock, an fsync): a request asks it on the event loop.
+        """
+        with self._probe_lock:
+            if self._probe is None:
+                target = self.path.resolve().as_uri() + "?mode=rw"
+                self._probe = sqlite3.connect(target, uri=True, check_same_thread=False)
+            return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
 
     def last_seq(self) -> int:
         """The highest sequence number the log has given (0 when none): compaction never lowers it."""
@@ -241,7 +250,11 @@ class WriteLog:
     def read(self, after: int = 0) -> list[Write]:
         """The writes after sequence number `after`, in order."""
         with self._lock:
-            return self._rows("seq > ?", (after,))
+            self._db.execute("BEGIN")  # both tables as of one moment (another process may compact)
+            try:
+                return self._rows("seq > ?", (after,))
+            finally:
+                self._db.execute("COMMIT")
 
     def _latest(self, through: int) -> dict[str, Write]:
         where = "seq IN (SELECT max(seq) FROM writes WHERE seq <= ? GROUP BY id)"
@@ -296,8 +309,10 @@ class WriteLog:
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
+        with self._lock, self._probe_lock:
             self._db.close()
+            if self._probe is not None:
+                self._probe.close()
 
 
 @dataclass(frozen=True)

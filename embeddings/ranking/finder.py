@@ -218,7 +218,7 @@ class RelatedFinder:
             passed = columns.admits(filters)
             ids, cosines, columns = ids[passed], cosines[passed], columns.take(passed)
         if size is not None:
-            if len(ids) > size:  # cut: an article enters only above the last one kept
+            if len(ids) > size and not complete:  # cut: an article enters only above the last kept
                 reach = float(cosines[size - 1])
             ids, cosines, columns = ids[:size], cosines[:size], columns.take(slice(0, size))
         admitted = len(ids)
