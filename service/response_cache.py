@@ -159,7 +159,12 @@ class CachedLists:
         self.state = state  # the app's state: its `live` is set in the lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].endswith("/related"):
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and scope["path"].endswith("/related")
+            and not _has_body(scope)  # one with a body goes on, to BodyLimit's 413 or the route
+        ):
             live = getattr(self.state, "live", None)
             # Other processes' writes first; applying them takes locks, so never on the event loop.
             loaded = None
@@ -173,6 +178,14 @@ class CachedLists:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    return any(
+        (key == b"content-length" and value.strip() not in (b"", b"0")) or key == b"transfer-encoding"
+        for key, value in headers
+    )
 
 
 def list_key(scope: Scope) -> tuple[bytes, bytes]:

@@ -85,3 +85,14 @@ def test_cached_lists_are_the_lists_made_anew(clients: tuple[TestClient, TestCli
     _both(both, "PUT", "/v1/articles/far", json={"title": "zzqx vvkw", "body": "qqzx wwvk xxqz"})
     assert len(responses._entries) >= before - 3  # nothing near it: (nearly) every list stays cached
     _same_everywhere(cached, plain, [i for i in ids if i != ids[9]])
+
+
+def test_a_cached_list_asked_with_a_body_is_still_refused(
+    clients: tuple[TestClient, TestClient, list[str]],
+) -> None:
+    cached, _, ids = clients
+    url = f"/v1/articles/{ids[0]}/related"
+    assert cached.get(url).status_code == 200
+    assert cached.get(url).status_code == 200  # from the cache
+    big = cached.request("GET", url, content=b"x" * 2_000_000)
+    assert big.status_code == 413
