@@ -77,13 +77,10 @@ def _end_with_parent() -> None:
 
 
 def _accept_loss(settings: Settings) -> None:
-    from embeddings.index.bundle import read_manifest
-    from embeddings.index.publish import current_target
-    from embeddings.live.binding import accept_loss_once
+    from embeddings.live.binding import accept_loss_once, published_stamp
 
-    target = current_target(settings.bundles)
-    stamp = read_manifest(target).get("writes", {}) if target is not None else {}
-    accept_loss_once(settings.bundles, settings.resolved_write_log(), stamp)
+    path = settings.resolved_write_log()
+    accept_loss_once(settings.bundles, path, published_stamp(settings.bundles))
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from embeddings.errors import BundleMismatchError, NotReadyError, WriteLogLostError
-from embeddings.index.bundle import Bundle, load_bundle, read_manifest
+from embeddings.index.bundle import Bundle, load_bundle
 from embeddings.index.publish import current_target
-from embeddings.live.binding import Binding, open_bound, write_binding
+from embeddings.live.binding import Binding, open_bound, published_stamp, write_binding
 from embeddings.live.overlay import Snapshot
 from embeddings.live.write_log import Write, WriteLog, puts
 from embeddings.model.lexical import LexicalModel
@@ -194,16 +194,11 @@ class LiveBundle:
 
     def _open_log(self) -> bool:
         """Open the bound write log (the caller holds the load lock); False, with `log_error`, if lost."""
-        target = current_target(self._bundles)
-        try:
-            stamp = read_manifest(target).get("writes", {}) if target is not None else {}
-        except Exception:  # a damaged manifest: the binding alone tells what was acknowledged
-            stamp = {}
         try:
             self._log = open_bound(
                 self._bundles,
                 self._settings.resolved_write_log(),
-                stamp,
+                published_stamp(self._bundles),
                 self._settings.accept_write_log_loss,
             )
         except WriteLogLostError as exc:

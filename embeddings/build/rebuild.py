@@ -17,10 +17,10 @@ from embeddings.articles.text import article_text
 from embeddings.build.bundle_writer import write_bundle
 from embeddings.build.embed import Engine, embed_signals
 from embeddings.errors import BuildError, InvalidArticlesError, WriteLogError
-from embeddings.index.bundle import file_sha256, read_manifest
+from embeddings.index.bundle import file_sha256
 from embeddings.index.lexical_index import LexicalIndex
-from embeddings.index.publish import build_lock, current_target, new_version, prune
-from embeddings.live.binding import check_for_build
+from embeddings.index.publish import build_lock, new_version, prune
+from embeddings.live.binding import check_for_build, published_stamp
 from embeddings.live.write_log import WriteLog, fold
 from embeddings.model.lexical import LexicalModel
 from embeddings.model.lexical import counts as lexical_counts
@@ -97,9 +97,7 @@ def lexical_index(texts: list[str]) -> LexicalIndex:
 def _bound_log(settings: Settings) -> WriteLog | None:
     """The write log to fold in, read-only; refused when it is not the one the bundles are bound to."""
     bundles, path = settings.bundles, settings.resolved_write_log()
-    target = current_target(bundles)
-    stamp = read_manifest(target).get("writes", {}) if target is not None else {}
-    check_for_build(bundles, path, stamp, settings.accept_write_log_loss)
+    check_for_build(bundles, path, published_stamp(bundles), settings.accept_write_log_loss)
     if not path.exists():
         return None
     try:

@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from embeddings.errors import WriteLogError, WriteLogLostError
+from embeddings.errors import BundleError, WriteLogError, WriteLogLostError
+from embeddings.index.bundle import read_manifest
+from embeddings.index.publish import current_target
 from embeddings.live.write_log import WriteLog
 
 BINDING_FILE = "write-log.json"
@@ -106,6 +108,18 @@ def expected(bundles: Path, stamp: Mapping[str, Any], accept_loss: bool = False)
     if folded_id == bound.log_id and folded > bound.last_seq:
         return Binding(bound.log_id, folded)
     return bound
+
+
+def published_stamp(bundles: Path) -> Mapping[str, Any]:
+    """The published bundle's manifest `writes` entry: which log it folded, and how far ({} if none).
+
+    A damaged manifest gives {}: the binding alone then tells what was acknowledged.
+    """
+    target = current_target(bundles)
+    try:
+        return dict(read_manifest(target).get("writes", {})) if target is not None else {}
+    except BundleError:
+        return {}
 
 
 def problem(path: Path, found: WriteLog | None, want: Binding) -> str | None:
