@@ -15,7 +15,8 @@ RelatedArticlesError
  ├── BuildError               a build could not run or finish
  │    └── BuildLockedError        another build holds the lock
  ├── WriteLogError            the write log cannot be opened or written  (503)
- │    └── WriteLogLostError       the log is missing, emptied, replaced or older than acknowledged
+ │    ├── WriteLogLostError       the log is missing, emptied, replaced or older than acknowledged
+ │    └── WriteLogUnavailableError  its database cannot be reached (for now)
  ├── CacheError               the embedding cache cannot be read or written
  └── ModelError               the embedding model could not be loaded
 """
@@ -144,6 +145,12 @@ class WriteLogLostError(WriteLogError):
     """The write log is not the one the bundles directory is bound to: acknowledged writes would be lost."""
 
     code = "write_log_lost"
+
+
+class WriteLogUnavailableError(WriteLogError):
+    """The write log's database cannot be reached: nothing is lost, and it is tried again."""
+
+    code = "write_log_unavailable"
 
 
 class CacheError(RelatedArticlesError):

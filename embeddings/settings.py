@@ -22,6 +22,9 @@ def _default_cache_dir() -> Path:
     return Path(base) / "related-articles"
 
 
+LOG_URL_SCHEMES = ("postgresql://", "postgres://")  # a write log in PostgreSQL
+
+
 class Settings(BaseSettings):
     """Configuration of the build and the service (env prefix `RELATED_`)."""
 
@@ -151,8 +154,10 @@ class Settings(BaseSettings):
         description="Keys that may write (comma-separated, several so they can be rotated); none: no "
         "writes are accepted.",
     )
-    write_log: Path | None = Field(
-        None, description="The write log (SQLite); unset: <bundles>/writes.sqlite."
+    write_log: str | None = Field(
+        None,
+        description="The write log: a SQLite file (unset: <bundles>/writes.sqlite), which the processes of "
+        "one machine share, or a postgresql:// URL, which replicas on several machines share.",
     )
     accept_write_log_loss: bool = Field(
         False,
@@ -220,6 +225,15 @@ class Settings(BaseSettings):
     def _no_window(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in {"", "none", "null"} else value
 
+    @field_validator("write_log", mode="before")
+    @classmethod
+    def _log_path_or_postgresql(cls, value: object) -> object:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, str) and "://" in value and not value.startswith(LOG_URL_SCHEMES):
+            raise ValueError("a SQLite file's path or a postgresql:// URL")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -228,9 +242,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return level
 
-    def resolved_write_log(self) -> Path:
-        """The write log path, defaulting to a file beside the bundles."""
-        return self.write_log or self.bundles / "writes.sqlite"
+    def resolved_write_log(self) -> Path | str:
+        """The write log: a PostgreSQL URL as given, or a path (by default a file beside the bundles)."""
+        if not self.write_log:
+            return self.bundles / "writes.sqlite"
+        location = str(self.write_log)  # a Path too, from model_copy (which does not validate)
+        return location if location.startswith(LOG_URL_SCHEMES) else Path(location).expanduser()
 
     def resolved_ray_work_dir(self) -> str:
         """Where the Ray engine's shards go, defaulting to a directory beside the bundles."""

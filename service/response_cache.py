@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from embeddings.live.overlay import Snapshot
-from embeddings.live.write_log import Write
+from embeddings.live.writes import Write
 from embeddings.ranking.listing import Listing
 from embeddings.vectors import MAIN
 

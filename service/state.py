@@ -9,12 +9,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from embeddings.errors import BundleMismatchError, NotReadyError, WriteLogLostError
+from embeddings.errors import (
+    BundleMismatchError,
+    NotReadyError,
+    WriteLogError,
+    WriteLogLostError,
+    WriteLogUnavailableError,
+)
 from embeddings.index.bundle import Bundle, load_bundle
 from embeddings.index.publish import current_target
 from embeddings.live.binding import Binding, open_bound, published_stamp, write_binding
 from embeddings.live.overlay import Snapshot
-from embeddings.live.write_log import Write, WriteLog, puts
+from embeddings.live.writes import Write, WriteLog, puts
 from embeddings.model.lexical import LexicalModel
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.finder import RelatedFinder
@@ -92,7 +98,9 @@ class LiveBundle:
         loaded = self.get()
         if self._log is not None and not self.log_error:
             try:
-                self._log.check_files()  # two stats: a log removed under the service shows at once
+                self._log.check()  # two stats (one query): a log removed under the service shows at once
+            except WriteLogUnavailableError as exc:
+                raise NotReadyError(str(exc)) from exc  # not for good: the next check tries again
             except WriteLogLostError as exc:
                 self.log_error = f"{exc}: writes are refused; restart the service once the log is restored"
                 log.error("%s", self.log_error)
@@ -111,9 +119,15 @@ class LiveBundle:
         Several processes serve one bundles directory and agree through the write log: SQLite's
         `PRAGMA data_version` changes when another connection commits, so the check costs one call.
         """
-        if self.behind():
-            with self._write_lock:
+        # A write of this process holds the lock for milliseconds; one retrying against a PostgreSQL
+        # in recovery holds it for seconds, and reads go on from memory meanwhile.
+        if self.behind() and self._write_lock.acquire(timeout=1.0):
+            try:
                 self._catch_up()
+            except WriteLogError as exc:  # the log's database is away: reads go on from memory
+                log.warning("cannot catch up with the write log: %s", exc)
+            finally:
+                self._write_lock.release()
         return self._loaded
 
     def behind(self) -> bool:
@@ -127,7 +141,11 @@ class LiveBundle:
         if loaded is None or log_ is None:
             return
         version = log_.data_version()  # read first: a commit after it shows at the next check
-        writes = log_.read(after=loaded.snapshot.last_seq)
+        try:
+            writes = log_.read(after=loaded.snapshot.last_seq)
+        except WriteLogError:
+            self._seen_version = version  # not again at every request: at the next commit or reconnection
+            raise
         if writes:
             snapshot = loaded.snapshot.apply(self._current(writes))
             self.responses.advance(loaded.snapshot, snapshot, writes, LEX in self._scorer.signals)
@@ -201,7 +219,7 @@ class LiveBundle:
                 published_stamp(self._bundles),
                 self._settings.accept_write_log_loss,
             )
-        except WriteLogLostError as exc:
+        except (WriteLogLostError, WriteLogUnavailableError) as exc:  # tried again at the next check
             if str(exc) != self.log_error:
                 log.error("not serving: %s", exc)
             self.log_error = str(exc)
@@ -281,7 +299,10 @@ class LiveBundle:
         Returns that snapshot, the logged writes and whether each id existed before.
         """
         with self._write_lock:
-            self._catch_up()  # `existed` as every process has it
+            try:
+                self._catch_up()  # `existed` as every process has it
+            except WriteLogUnavailableError as exc:  # the append below waits for the database
+                log.warning("cannot catch up with the write log before a write: %s", exc)
             loaded = self._loaded
             if loaded is None:
                 raise NotReadyError(self.log_error or self.last_error or "no bundle loaded yet")
@@ -305,6 +326,11 @@ class LiveBundle:
                 snapshot = loaded.snapshot.apply(applied)
                 self.responses.advance(loaded.snapshot, snapshot, applied, LEX in self._scorer.signals)
                 self._seen_version = version
+            except WriteLogUnavailableError as exc:
+                # Durable, and applied once the log's database answers again (the listener's reconnection
+                # changes data_version): serve the snapshot as it was meanwhile.
+                log.warning("write #%d logged, not yet applied: %s", logged[-1].seq if logged else 0, exc)
+                return loaded, logged, existed
             except Exception:
                 # Durable but not applied: serve what the log says, or nothing until a reload does.
                 log.exception("applying logged writes failed: rebuilding the live state from the log")

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from embeddings.articles.article import MAX_ID_LENGTH, Article
 from embeddings.errors import InputError
-from embeddings.live.write_log import Write, delete, puts
+from embeddings.live.writes import Write, delete, puts
 from service.auth import require_writer
 from service.deps import NOT_JSON, EncodersDep, JsonBody, LiveDep, MetricsDep, SettingsDep
 from service.schemas import (

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.pg_cluster import Cluster, unavailable
 from embeddings.build.rebuild import BuildReport, build_bundle
 from embeddings.cli import sample_corpus
 from embeddings.model.encoders import SentenceTransformerEncoder, load_sentence_transformer
@@ -106,3 +108,15 @@ def corpus_rows(n: int = 24) -> list[dict[str, Any]]:
             row["published_at"] = (datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(days=i)).isoformat()
         rows.append(row)
     return rows
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster; skipped where none can be made, unless RELATED_REQUIRE_POSTGRESQL=1."""
+    why = unavailable()
+    if why:
+        if os.environ.get("RELATED_REQUIRE_POSTGRESQL") == "1":  # .ci/run installs it: a skip there is a bug
+            pytest.fail(why)
+        pytest.skip(why)
+    with Cluster() as cluster:
+        yield cluster

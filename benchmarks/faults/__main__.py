@@ -14,14 +14,16 @@ import sys
 from pathlib import Path
 
 from benchmarks.faults.harness import Case, Lab, Outcome
+from benchmarks.pg_cluster import unavailable
 
 MODULES = ("write_log_cases", "http_cases", "request_cases")
+POSTGRESQL_MODULES = ("replica_cases",)  # each makes a throwaway PostgreSQL cluster
 
 
-def cases(include_slow: bool) -> list[Case]:
+def cases(include_slow: bool, postgresql: bool = True) -> list[Case]:
     """Every case of the suite's modules (the slow ones too with `include_slow`)."""
     out: list[Case] = []
-    for name in MODULES:
+    for name in MODULES + (POSTGRESQL_MODULES if postgresql else ()):
         module = importlib.import_module(f"benchmarks.faults.{name}")
         out += module.CASES
         if include_slow:
@@ -56,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     from embeddings.settings import Settings
 
     cache_dir = args.cache_dir or Settings().cache_dir
-    selected = [c for c in cases(args.all) if not args.only or args.only in c.__name__]
+    why = unavailable()
+    if why:
+        print(f"skipping the cases that need PostgreSQL: {why}")
+    selected = [c for c in cases(args.all, not why) if not args.only or args.only in c.__name__]
     lab = Lab(args.bundles, cache_dir)
     try:
         results = run(lab, selected)

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks.pg_cluster import Cluster
+
 KEY = "fault-suite-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
@@ -152,6 +154,8 @@ class Lab:
         self._servers: list[Server] = []
         self._shared: Server | None = None
         self._copies = 0
+        self.cluster: Cluster | None = None  # made by the first case that needs one, unless given
+        self._own_cluster = False
 
     def copy(self) -> Path:
         """A fresh copy of the bundles, without any write log."""
@@ -175,10 +179,18 @@ class Lab:
             self._shared = self.start(self.copy()).ready()
         return self._shared
 
+    def postgresql(self) -> Cluster:
+        """The lab's PostgreSQL cluster (started on first use unless one was given)."""
+        if self.cluster is None:
+            self.cluster, self._own_cluster = Cluster().start(), True
+        return self.cluster
+
     def close(self) -> None:
-        """Kill every server still running, and close what each one holds."""
+        """Kill every server still running, close what each one holds, stop a cluster of its own."""
         for server in self._servers:
             server.stop(signal.SIGKILL)  # those that ended by themselves still hold their log open
+        if self._own_cluster and self.cluster is not None:
+            self.cluster.stop()
 
 
 Case = Callable[[Lab], Outcome]

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from embeddings.articles.article import Article
 from embeddings.articles.text import article_text
 from embeddings.errors import BuildError
-from embeddings.live.write_log import Write
+from embeddings.live.writes import Write
 from embeddings.model.cache import EmbeddingCache
 from embeddings.model.encoders import Encoder
 from embeddings.model.signals import SignalEncoders

@@ -21,7 +21,8 @@ from embeddings.index.bundle import file_sha256
 from embeddings.index.lexical_index import LexicalIndex
 from embeddings.index.publish import build_lock, new_version, prune
 from embeddings.live.binding import check_for_build, published_stamp
-from embeddings.live.write_log import WriteLog, fold
+from embeddings.live.write_log import log_exists, log_name, open_log
+from embeddings.live.writes import WriteLog, fold
 from embeddings.model.lexical import LexicalModel
 from embeddings.model.lexical import counts as lexical_counts
 from embeddings.model.signals import SignalEncoders
@@ -96,16 +97,16 @@ def lexical_index(texts: list[str]) -> LexicalIndex:
 
 def _bound_log(settings: Settings) -> WriteLog | None:
     """The write log to fold in, read-only; refused when it is not the one the bundles are bound to."""
-    bundles, path = settings.bundles, settings.resolved_write_log()
-    check_for_build(bundles, path, published_stamp(bundles), settings.accept_write_log_loss)
-    if not path.exists():
+    bundles, location = settings.bundles, settings.resolved_write_log()
+    check_for_build(bundles, location, published_stamp(bundles), settings.accept_write_log_loss)
+    if not log_exists(location):
         return None
     try:
-        return WriteLog(path, create=False)
+        return open_log(location, create=False)
     except WriteLogError:
         if not settings.accept_write_log_loss:
             raise
-        log.warning("the write log %s is unusable: building without it (loss accepted)", path.name)
+        log.warning("the write log %s is unusable: building without it (loss accepted)", log_name(location))
         return None
 
 

@@ -16,14 +16,14 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from embeddings.errors import BundleError, WriteLogError, WriteLogLostError
+from embeddings.errors import BundleError, WriteLogError, WriteLogLostError, WriteLogUnavailableError
 from embeddings.index.bundle import read_manifest
 from embeddings.index.publish import current_target
-from embeddings.live.write_log import WriteLog
+from embeddings.live.write_log import LogLocation, log_exists, log_name, open_log, set_aside
+from embeddings.live.writes import WriteLog
 
 BINDING_FILE = "write-log.json"
 ACCEPT = "related-articles serve --accept-write-log-loss (RELATED_ACCEPT_WRITE_LOG_LOSS=true)"
@@ -122,32 +122,38 @@ def published_stamp(bundles: Path) -> Mapping[str, Any]:
         return {}
 
 
-def problem(path: Path, found: WriteLog | None, want: Binding) -> str | None:
-    """Why `found` (the log at `path`, None when missing) cannot be `want`'s log; None when it is."""
+def problem(location: LogLocation, found: WriteLog | None, want: Binding) -> str | None:
+    """Why `found` (the log at `location`, None when missing) cannot be `want`'s log; None when it is."""
+    name = log_name(location)
     if found is None:
-        return f"the write log {path.name} is missing"
+        return f"the write log {name} is missing"
     if found.log_id != want.log_id:
-        return f"the write log {path.name} is another log than the one this bundles directory is bound to"
+        return f"the write log {name} is another log than the one this bundles directory is bound to"
     last = found.last_seq()
     if last < want.last_seq:
         return (
-            f"the write log {path.name} ends at write #{last}, but writes through #{want.last_seq} were "
+            f"the write log {name} ends at write #{last}, but writes through #{want.last_seq} were "
             "acknowledged (an older copy, or its -wal file lost)"
         )
     return None
 
 
-def _open(path: Path) -> tuple[WriteLog | None, str | None]:
-    """The existing log at `path` opened for writing, or None and why it cannot be."""
-    if not path.exists():
+def _open(location: LogLocation) -> tuple[WriteLog | None, str | None]:
+    """The existing log at `location` opened for writing, or None and why it cannot be.
+
+    A database that cannot be reached raises WriteLogUnavailableError: that is no loss to accept.
+    """
+    if not log_exists(location):
         return None, None
     try:
-        return WriteLog(path, new_ok=False), None
+        return open_log(location, new_ok=False), None
+    except WriteLogUnavailableError:
+        raise
     except WriteLogError as exc:
         return None, str(exc)
 
 
-def open_bound(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_loss: bool) -> WriteLog:
+def open_bound(bundles: Path, location: LogLocation, stamp: Mapping[str, Any], accept_loss: bool) -> WriteLog:
     """Open the log the bundles directory is bound to (a new one on a first start), and bind it.
 
     Raises WriteLogLostError, naming what is wrong and the command that accepts the loss, unless
@@ -156,11 +162,12 @@ def open_bound(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_loss:
     """
     want = expected(bundles, stamp, accept_loss)
     if want is None:
-        fresh = WriteLog(path)
+        fresh = open_log(location)
         write_binding(bundles, Binding(str(fresh.log_id), fresh.last_seq()))
         return fresh
-    found, unusable = _open(path)
-    why = f"the write log {path.name} is unusable: {unusable}" if unusable else problem(path, found, want)
+    found, unusable = _open(location)
+    name = log_name(location)
+    why = f"the write log {name} is unusable: {unusable}" if unusable else problem(location, found, want)
     if why is None and found is not None:
         if found.last_seq() > want.last_seq:  # writes logged after the last binding: it is longer
             write_binding(bundles, Binding(want.log_id, found.last_seq()))
@@ -174,33 +181,35 @@ def open_bound(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_loss:
         )
     log.warning("accepting the loss of acknowledged writes: %s", why)
     if found is None:
-        if path.exists():
-            _set_aside(path)
-        found = WriteLog(path)
+        if log_exists(location):
+            log.warning("set the unusable write log aside as %s", set_aside(location))
+        found = open_log(location)
     found.number_after(want.last_seq)  # never reuse a number a bundle may have folded
     write_binding(bundles, Binding(str(found.log_id), found.last_seq()), rebind=True)
     return found
 
 
-def accept_loss_once(bundles: Path, path: Path, stamp: Mapping[str, Any]) -> None:
+def accept_loss_once(bundles: Path, location: LogLocation, stamp: Mapping[str, Any]) -> None:
     """Take the write log as it is and bind the directory to it, before any worker starts.
 
     Workers then open the bound log as usual: none of them accepts a loss by itself, twice, or again
     when it is started anew.
     """
-    open_bound(bundles, path, stamp, accept_loss=True).close()
+    open_bound(bundles, location, stamp, accept_loss=True).close()
 
 
-def check_for_build(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_loss: bool) -> None:
+def check_for_build(
+    bundles: Path, location: LogLocation, stamp: Mapping[str, Any], accept_loss: bool
+) -> None:
     """Refuse to fold a log that is not the one the bundles directory is bound to (unless accepted)."""
     if accept_loss:
         return
     want = expected(bundles, stamp)
     if want is None:
         return
-    found = WriteLog(path, create=False) if path.exists() else None
+    found = open_log(location, create=False) if log_exists(location) else None
     try:
-        why = problem(path, found, want)
+        why = problem(location, found, want)
     finally:
         if found is not None:
             found.close()
@@ -209,12 +218,3 @@ def check_for_build(bundles: Path, path: Path, stamp: Mapping[str, Any], accept_
             f"{why}: a build would drop acknowledged writes. Restore the log, or accept the loss with "
             "--accept-write-log-loss"
         )
-
-
-def _set_aside(path: Path) -> None:
-    """Rename an unusable log and its companions out of the way (kept for a post-mortem)."""
-    suffix = ".lost-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        with contextlib.suppress(FileNotFoundError):
-            part.rename(part.with_name(part.name + suffix))
-    log.warning("set the unusable write log aside as %s", path.name + suffix)

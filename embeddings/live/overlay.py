@@ -25,7 +25,7 @@ from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
 from embeddings.index.lexical_index import cosines, truncated
 from embeddings.index.store import StoredArticle
-from embeddings.live.write_log import Write
+from embeddings.live.writes import Write
 from embeddings.model.lexical import LexicalModel
 from embeddings.vectors import LEX, MAIN
 

@@ -1,339 +1,62 @@
-"""The write log: every acknowledged write, durable before it is acknowledged, replayed after a restart.
+"""Where the write log lives: a SQLite file (the embedded default) or a PostgreSQL database.
 
-`<bundles>/writes.sqlite` holds one row per write in the order it was applied (`seq`), with the
-article and its signal vectors for a put, so a restart replays writes without embedding anything.
-SQLite runs in WAL mode with `synchronous=FULL`: a commit returns once the log is fsynced.
-
-A build folds the log in (the last write of each id wins over the input archive) and records the
-log's id and the last sequence number it read in its manifest; the service replays only the writes
-after it, or every write when the manifest names another log.
+`RELATED_WRITE_LOG` is a path (unset: `<bundles>/writes.sqlite`), which processes on one machine
+share, or a `postgresql://` URL, which replicas on several machines share. Both keep every
+acknowledged write, durable before it is acknowledged, and number them in commit order. A build folds
+the log in (the last write of each id wins over the input archive) and records the log's id and the
+last sequence number it read in its manifest; the service replays only the writes after it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import sqlite3
-import threading
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
 
-import numpy as np
+from embeddings.live.writes import WriteLog
+from embeddings.settings import LOG_URL_SCHEMES
 
-from embeddings.articles.article import Article
-from embeddings.articles.text import article_text
-from embeddings.errors import WriteLogError, WriteLogLostError
-from embeddings.model.signals import SignalEncoders
-from embeddings.ranking.reprints import NO_SIGNATURE, signature
-
-Op = Literal["put", "delete"]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS writes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
-    id TEXT NOT NULL,
-    article TEXT,                   -- JSON of the article, for a put
-    signature BLOB,                 -- its reprint signature (uint32), for a put
-    written_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS writes_id ON writes(id, seq);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS write_vectors (
-    seq INTEGER NOT NULL REFERENCES writes(seq),
-    signal TEXT NOT NULL,
-    spec TEXT NOT NULL,             -- JSON of the encoder spec that made the vector
-    vector BLOB NOT NULL,           -- float32
-    PRIMARY KEY (seq, signal)
-) WITHOUT ROWID;
-"""
+LogLocation = Path | str
 
 
-@dataclass(frozen=True)
-class Write:
-    """One write: a put (insert or replace) carries the article, its vectors and reprint signature."""
-
-    op: Op
-    article_id: str
-    article: Article | None = None
-    vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
-    specs: Mapping[str, dict[str, Any]] = field(default_factory=dict)
-    signature: np.ndarray = field(default_factory=lambda: NO_SIGNATURE)
-    seq: int = 0  # assigned by the log
+def is_url(location: LogLocation) -> bool:
+    """Whether `location` names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(location, str) and location.startswith(LOG_URL_SCHEMES)
 
 
-def puts(articles: Sequence[Article], encoders: SignalEncoders, batch_size: int = 32) -> list[Write]:
-    """Puts of `articles`, embedded in batches."""
-    texts = [article_text(a.title, a.body) for a in articles]
-    vectors = encoders.encode(texts, batch_size=batch_size) if texts else {}
-    specs = encoders.specs()
-    return [
-        Write(
-            "put",
-            a.id,
-            a,
-            {name: rows[i] for name, rows in vectors.items()},
-            specs,
-            signature(texts[i]),
-        )
-        for i, a in enumerate(articles)
-    ]
+def log_name(location: LogLocation) -> str:
+    """The log's name for messages: a file's name, or a URL's host, port and database (no password)."""
+    if not is_url(location):
+        return Path(location).name
+    from embeddings.live.postgres_log import url_name
+
+    return url_name(str(location))
 
 
-def delete(article_id: str) -> Write:
-    """A delete of `article_id` (recorded even if the id is unknown, so no rebuild brings it back)."""
-    return Write("delete", article_id)
+def open_log(location: LogLocation, create: bool = True, new_ok: bool = True) -> WriteLog:
+    """Open the log: `create=False` read-only (a build), `new_ok=False` only one that exists already."""
+    if is_url(location):
+        from embeddings.live.postgres_log import PostgresWriteLog
+
+        return PostgresWriteLog(str(location), create=create, new_ok=new_ok)
+    from embeddings.live.sqlite_log import SqliteWriteLog
+
+    return SqliteWriteLog(Path(location), create=create, new_ok=new_ok)
 
 
-class WriteLog:
-    """The SQLite write log: append durably, read back in order.
+def log_exists(location: LogLocation) -> bool:
+    """Whether anything is there to open (a file; a schema); WriteLogUnavailableError if unreachable."""
+    if is_url(location):
+        from embeddings.live.postgres_log import schema_exists
 
-    `create=False` opens it read-only (a build); `new_ok=False` opens a log that must exist already and
-    never starts a new one (a service bound to it).
-    """
-
-    def __init__(self, path: Path, create: bool = True, new_ok: bool = True) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._probe: sqlite3.Connection | None = None
-        self._probe_lock = threading.Lock()
-        try:
-            if create and new_ok:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            elif not path.is_file():
-                raise WriteLogError(f"no write log at {path}")
-            target = str(path) if new_ok or not create else path.resolve().as_uri() + "?mode=rw"
-            self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, uri=not new_ok)
-            if create:
-                if not new_ok and not self._holds_log():  # checked before anything is written to it
-                    raise WriteLogError(f"{path.name} holds no write log (emptied or replaced)")
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
-                self._db.executescript(SCHEMA)
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
-            else:
-                self._db.execute("PRAGMA query_only=ON")  # a build only reads the service's log
-            found = self._db.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
-            self.log_id: str | None = found[0] if found else None
-        except (OSError, sqlite3.Error) as exc:
-            raise WriteLogError(f"cannot open the write log {path}: {exc}") from exc
-        self._files = self._identity()
-
-    def _holds_log(self) -> bool:
-        found = self._db.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('writes', 'meta')"
-        ).fetchone()
-        return bool(found[0] == 2)
-
-    def _identity(self) -> dict[str, tuple[int, int, int]]:
-        """Device, inode and size of the log's files as they are now (its `-wal` once it exists)."""
-        out = {}
-        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
-            with contextlib.suppress(FileNotFoundError):
-                info = path.stat()
-                out[path.name] = (info.st_dev, info.st_ino, info.st_size)
-        return out
-
-    def check_files(self) -> None:
-        """Raise WriteLogLostError if the log's files were removed, replaced or truncated since opened."""
-        with self._lock:
-            self._check_files()
-
-    def _check_files(self) -> None:
-        """check_files, the caller holding the lock.
-
-        SQLite keeps writing through its open descriptors into a deleted or emptied file, and every
-        such write would be gone at the next start: the database file and its `-wal` only grow
-        between checkpoints (the database never shrinks: no VACUUM), and keep their inodes.
-        """
-        now = self._identity()
-        for name, (dev, ino, size) in self._files.items():
-            seen = now.get(name)
-            if seen is None:
-                raise WriteLogLostError(f"the write log's file {name} was removed under the service")
-            if seen[:2] != (dev, ino):
-                raise WriteLogLostError(f"the write log's file {name} was replaced under the service")
-            if seen[2] < size:  # neither file shrinks: no VACUUM, no journal_size_limit, no TRUNCATE
-                raise WriteLogLostError(f"the write log's file {name} was truncated under the service")
-        self._files = now
-
-    def append(self, writes: Sequence[Write]) -> list[Write]:
-        """Write `writes` in one transaction; return them with their sequence numbers once on disk."""
-        now = datetime.now(UTC).isoformat(timespec="microseconds")
-        out: list[Write] = []
-        with self._lock:
-            self._check_files()
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                for w in writes:
-                    article = w.article.model_dump_json() if w.article is not None else None
-                    blob = np.asarray(w.signature, dtype=np.uint32).tobytes() if w.article else None
-                    cursor = self._db.execute(
-                        "INSERT INTO writes (op, id, article, signature, written_at) VALUES (?,?,?,?,?)",
-                        (w.op, w.article_id, article, blob, now),
-                    )
-                    seq = int(cursor.lastrowid or 0)
-                    self._db.executemany(
-                        "INSERT INTO write_vectors VALUES (?,?,?,?)",
-                        [
-                            (
-                                seq,
-                                name,
-                                json.dumps(w.specs[name], sort_keys=True),
-                                np.asarray(v, np.float32).tobytes(),
-                            )
-                            for name, v in w.vectors.items()
-                        ],
-                    )
-                    out.append(Write(w.op, w.article_id, w.article, w.vectors, w.specs, w.signature, seq))
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise WriteLogError(f"cannot write to the write log {self.path}: {exc}") from exc
-                raise
-            self._files = self._identity()  # the -wal may have just been made; the file grown
-        return out
-
-    def data_version(self) -> int:
-        """SQLite's `PRAGMA data_version` on a connection of its own: it changes at every commit.
-
-        Its own connection and lock, so that the check never waits for an append (a busy wait on
-        another process's lock, an fsync): a request asks it on the event loop.
-        """
-        with self._probe_lock:
-            if self._probe is None:
-                target = self.path.resolve().as_uri() + "?mode=rw"
-                self._probe = sqlite3.connect(target, uri=True, check_same_thread=False)
-            return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
-
-    def last_seq(self) -> int:
-        """The highest sequence number the log has given (0 when none): compaction never lowers it."""
-        with self._lock:
-            (seq,) = self._db.execute(
-                "SELECT max(coalesce((SELECT max(seq) FROM writes), 0),"
-                " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'writes'), 0))"
-            ).fetchone()
-        return int(seq)
-
-    def number_after(self, seq: int) -> None:
-        """Number the next writes after `seq` at least (sequence numbers are never reused)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                updated = self._db.execute(
-                    "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'writes'", (seq,)
-                ).rowcount
-                if not updated:
-                    self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('writes', ?)", (seq,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def folding(self) -> tuple[int, dict[str, Write]]:
-        """The last sequence number and the last write of each id up to it, read in one transaction."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                (through,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM writes").fetchone()
-                latest = self._latest(int(through))
-            finally:
-                self._db.execute("COMMIT")
-        return int(through), latest
-
-    def read(self, after: int = 0) -> list[Write]:
-        """The writes after sequence number `after`, in order."""
-        with self._lock:
-            self._db.execute("BEGIN")  # both tables as of one moment (another process may compact)
-            try:
-                return self._rows("seq > ?", (after,))
-            finally:
-                self._db.execute("COMMIT")
-
-    def _latest(self, through: int) -> dict[str, Write]:
-        where = "seq IN (SELECT max(seq) FROM writes WHERE seq <= ? GROUP BY id)"
-        return {w.article_id: w for w in self._rows(where, (through,))}
-
-    def _rows(self, where: str, params: tuple[object, ...]) -> list[Write]:
-        """The writes matching `where` (the caller holds the lock)."""
-        rows = self._db.execute(
-            f"SELECT seq, op, id, article, signature FROM writes WHERE {where} ORDER BY seq", params
-        ).fetchall()
-        vector_rows = self._db.execute(
-            f"SELECT seq, signal, spec, vector FROM write_vectors WHERE {where}", params
-        ).fetchall()
-        vectors: dict[int, dict[str, np.ndarray]] = {}
-        specs: dict[int, dict[str, dict[str, Any]]] = {}
-        for seq, name, spec, blob in vector_rows:
-            vectors.setdefault(seq, {})[name] = np.frombuffer(blob, dtype=np.float32)
-            specs.setdefault(seq, {})[name] = json.loads(spec)
-        out = []
-        for seq, op, ident, article, blob in rows:
-            if op == "delete":
-                out.append(Write("delete", ident, seq=seq))
-                continue
-            stored = Article.model_validate_json(article)
-            mark = np.frombuffer(blob, dtype=np.uint32)
-            if mark.shape != NO_SIGNATURE.shape:  # logged by a version whose signatures were other
-                mark = signature(article_text(stored.title, stored.body))
-            out.append(Write("put", ident, stored, vectors.get(seq, {}), specs.get(seq, {}), mark, seq))
-        return out
-
-    def compact(self) -> int:
-        """Drop the writes a later write of the same id supersedes; return how many.
-
-        Always safe: a replay or fold that would read a dropped write reads the later one too, and
-        the last write of an id decides its state.
-        """
-        superseded = (
-            "SELECT seq FROM writes w"
-            " WHERE EXISTS (SELECT 1 FROM writes l WHERE l.id = w.id AND l.seq > w.seq)"
-        )
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(f"DELETE FROM write_vectors WHERE seq IN ({superseded})")
-                dropped = self._db.execute(f"DELETE FROM writes WHERE seq IN ({superseded})").rowcount
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-        return int(dropped)
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock, self._probe_lock:
-            self._db.close()
-            if self._probe is not None:
-                self._probe.close()
+        return schema_exists(str(location))
+    return Path(location).exists()
 
 
-@dataclass(frozen=True)
-class Folded:
-    """An input's articles with the write log applied, and what the log changed."""
+def set_aside(location: LogLocation) -> str:
+    """Move an unusable log out of the way, kept for a post-mortem; return where it went."""
+    if is_url(location):
+        from embeddings.live.postgres_log import set_aside as set_aside_schema
 
-    articles: list[Article]
-    through: int  # the last sequence number folded in
-    log_id: str | None  # which log: a new log numbers its writes from 1 again
-    puts: list[Write]  # the last put of each id (their vectors can seed the embedding cache)
-    deletes: int
+        return set_aside_schema(str(location))
+    from embeddings.live.sqlite_log import set_aside as set_aside_file
 
-
-def fold(articles: Sequence[Article], log: WriteLog | None) -> Folded:
-    """Apply the log's last write of each id to `articles`: puts replace or add, deletes remove."""
-    if log is None:
-        return Folded(list(articles), 0, None, [], 0)
-    through, latest = log.folding()
-    out = [latest[a.id].article if a.id in latest else a for a in articles]
-    seen = {a.id for a in articles}
-    out += [w.article for ident, w in latest.items() if ident not in seen]
-    kept = [a for a in out if a is not None]  # deletes leave None behind
-    puts = [w for w in latest.values() if w.op == "put"]
-    return Folded(kept, through, log.log_id, puts, len(latest) - len(puts))
+    return set_aside_file(Path(location))

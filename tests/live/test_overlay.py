@@ -15,7 +15,8 @@ from embeddings.articles.article import Article
 from embeddings.index.filters import Filters
 from embeddings.index.publish import load_current
 from embeddings.live.overlay import Snapshot
-from embeddings.live.write_log import WriteLog, delete, puts
+from embeddings.live.write_log import open_log
+from embeddings.live.writes import delete, puts
 from embeddings.ranking.finder import RelatedFinder, RelatedQuery
 from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer
@@ -38,7 +39,7 @@ def half_and_whole(tmp_path: Path, make_settings: Callable[..., Settings]) -> tu
     bundle = load_current(half.bundles)
     dims = {name: e.spec.dimension for name, e in encoders.encoders.items()}
     snapshot = Snapshot.of(bundle, dims)
-    log = WriteLog(tmp_path / "writes.sqlite")
+    log = open_log(tmp_path / "writes.sqlite")
     for row in rows[12:]:  # one write at a time, so the overlay grows past its first capacity
         snapshot = snapshot.apply(log.append(puts([Article.model_validate(row)], encoders)))
     return snapshot, load_current(whole.bundles)

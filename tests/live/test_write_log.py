@@ -1,26 +1,44 @@
-"""The write log: order, contents, and folding it into a build."""
+"""The write log, SQLite and PostgreSQL alike: order, contents, numbering, compaction, folding."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from benchmarks.pg_cluster import Cluster
 from embeddings.articles.article import Article
-from embeddings.live.write_log import WriteLog, delete, fold, puts
+from embeddings.live.write_log import LogLocation, open_log
+from embeddings.live.writes import delete, fold, puts
 from tests.fakes import HashingEncoder, fake_signals
 
+NewLog = Callable[[], LogLocation]
 
-def test_the_log_keeps_order_articles_vectors_and_signatures(tmp_path: Path) -> None:
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_log(request: pytest.FixtureRequest, tmp_path: Path) -> NewLog:
+    """Makes the location of a new, empty log of each kind."""
+    if request.param == "sqlite":
+        names = itertools.count()
+        return lambda: tmp_path / f"writes-{next(names)}.sqlite"
+    cluster: Cluster = request.getfixturevalue("postgresql")
+    return cluster.new_database
+
+
+def test_the_log_keeps_order_articles_vectors_and_signatures(new_log: NewLog) -> None:
     encoders = fake_signals(HashingEncoder())
-    log = WriteLog(tmp_path / "writes.sqlite")
+    location = new_log()
+    log = open_log(location)
     article = Article(id="x/1", title="عنوان الخبر", body="نص", lang="ar", keywords=("a", "b"))
     logged = log.append([*puts([article], encoders), delete("gone")])
     assert [w.seq for w in logged] == [1, 2]
     logged_id = log.log_id
     log.close()
 
-    again = WriteLog(tmp_path / "writes.sqlite")
+    again = open_log(location)
     read = list(again.read())
     assert [(w.op, w.article_id, w.seq) for w in read] == [("put", "x/1", 1), ("delete", "gone", 2)]
     assert read[0].article == article
@@ -31,13 +49,15 @@ def test_the_log_keeps_order_articles_vectors_and_signatures(tmp_path: Path) -> 
     assert again.last_seq() == 2 and [w.seq for w in again.read(after=1)] == [2]
     assert again.log_id == logged_id and len(again.log_id) == 32
     again.close()
-    assert WriteLog(tmp_path / "other.sqlite").log_id != logged_id  # a new log is another log
+    other = open_log(new_log())
+    assert other.log_id != logged_id  # a new log is another log
+    other.close()
 
 
-def test_fold_applies_the_last_write_of_each_id(tmp_path: Path) -> None:
+def test_fold_applies_the_last_write_of_each_id(new_log: NewLog) -> None:
     encoders = fake_signals(HashingEncoder())
     archive = [Article(id=i, title=f"title {i}") for i in ("a", "b", "c")]
-    log = WriteLog(tmp_path / "writes.sqlite")
+    log = open_log(new_log())
     log.append(puts([Article(id="b", title="b, rewritten")], encoders))
     log.append([delete("c"), delete("d")])
     log.append(puts([Article(id="d", title="d is back"), Article(id="e", title="new")], encoders))
@@ -50,3 +70,21 @@ def test_fold_applies_the_last_write_of_each_id(tmp_path: Path) -> None:
     ]
     assert folded.through == 6 and folded.deletes == 2 and {w.article_id for w in folded.puts} == {"b", "d"}
     assert fold(archive, None).articles == archive
+    log.close()
+
+
+def test_numbers_are_never_reused_and_compaction_keeps_the_last_of_each_id(new_log: NewLog) -> None:
+    location = new_log()
+    log = open_log(location)
+    assert log.last_seq() == 0
+    log.append([delete("a"), delete("b"), delete("a")])
+    assert log.compact() == 1 and [(w.article_id, w.seq) for w in log.read()] == [("b", 2), ("a", 3)]
+    log.number_after(10)  # a bundle folded through #10 of this log: never number a write #10 again
+    assert log.last_seq() == 10 and [w.seq for w in log.append([delete("c")])] == [11]
+    log.append([delete("c")])
+    log.compact()
+    assert log.last_seq() == 12  # the compacted #11 is not reused either
+    reader = open_log(location, create=False)
+    assert reader.folding()[0] == 12 and [w.seq for w in reader.read(after=3)] == [12]
+    reader.close()
+    log.close()

@@ -1,4 +1,4 @@
-"""The fault suite's fast cases, each against a real `related-articles serve` process (real model)."""
+"""The fault suite's fast cases against real `related-articles serve` processes, model and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.faults import replica_cases
 from benchmarks.faults.__main__ import cases
 from benchmarks.faults.harness import Case, Lab
+from benchmarks.pg_cluster import Cluster
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,14 @@ def lab(sample_bundles: Path, model_cache: Path, tmp_path_factory: pytest.TempPa
     lab.close()
 
 
-@pytest.mark.parametrize("case", cases(include_slow=False), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("case", cases(include_slow=False, postgresql=False), ids=lambda c: c.__name__)
 def test_fault_case(lab: Lab, case: Case) -> None:
+    result = case(lab)
+    assert result.passed, f"{result.case}: expected {result.expected}, observed {result.observed}"
+
+
+@pytest.mark.parametrize("case", replica_cases.CASES, ids=lambda c: c.__name__)
+def test_replica_case(lab: Lab, postgresql: Cluster, case: Case) -> None:
+    lab.cluster = postgresql  # the session's cluster (a skip, with its reason, where none can be made)
     result = case(lab)
     assert result.passed, f"{result.case}: expected {result.expected}, observed {result.observed}"

@@ -13,8 +13,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from benchmarks.pg_cluster import Cluster
 from embeddings.index.bundle import read_manifest
-from embeddings.live.write_log import WriteLog
+from embeddings.live.write_log import open_log
 from embeddings.settings import Settings
 from service.app import create_app
 from tests.conftest import build_with, corpus_rows, write_jsonl
@@ -36,6 +37,15 @@ def settings(tmp_path: Path, make_settings: Callable[..., Settings]) -> Settings
     return settings
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_log(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The settings with the SQLite log beside the bundles, then with a PostgreSQL log."""
+    if request.param == "sqlite":
+        return settings
+    cluster: Cluster = request.getfixturevalue("postgresql")
+    return settings.model_copy(update={"write_log": cluster.new_database()})
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     """A client of a running app."""
@@ -50,7 +60,7 @@ def _related(client: TestClient, ident: str, **params: Any) -> list[str]:
 
 
 def _log_seq(settings: Settings) -> int:
-    log = WriteLog(settings.resolved_write_log())
+    log = open_log(settings.resolved_write_log())
     try:
         return log.last_seq()
     finally:
@@ -200,7 +210,8 @@ def test_bad_writes_get_a_4xx_and_change_nothing(
     assert _log_seq(settings) == 0 and client.get("/v1/index").json()["writes"] == before
 
 
-def test_acknowledged_writes_are_replayed_after_a_restart(settings: Settings) -> None:
+def test_acknowledged_writes_are_replayed_after_a_restart(any_log: Settings) -> None:
+    settings = any_log
     with TestClient(_app(settings)) as client:
         client.put("/v1/articles/n1", json=STORY, headers=AUTH)
         client.delete("/v1/articles/a00", headers=AUTH)
@@ -214,8 +225,9 @@ def test_acknowledged_writes_are_replayed_after_a_restart(settings: Settings) ->
 
 
 def test_a_rebuild_folds_the_writes_in_and_keeps_those_made_during_it(
-    tmp_path: Path, settings: Settings
+    tmp_path: Path, any_log: Settings
 ) -> None:
+    settings = any_log
     archive = write_jsonl(tmp_path / "rows.jsonl", corpus_rows())
     encoder = HashingEncoder()
     with TestClient(_app(settings)) as client:
@@ -337,6 +349,6 @@ def test_superseded_writes_are_compacted_away(settings: Settings) -> None:
         assert client.get("/v1/articles/n1").json()["title"] == "version 4"
         assert client.get("/v1/articles/n2").status_code == 404
         assert client.get("/v1/index").json()["writes"]["pending"] == 2
-    log = WriteLog(settings.resolved_write_log())
+    log = open_log(settings.resolved_write_log())
     assert [(w.op, w.article_id, w.seq) for w in log.read()] == [("put", "n1", 5), ("delete", "n2", 7)]
     log.close()

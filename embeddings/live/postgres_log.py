@@ -1,0 +1,322 @@
+"""The PostgreSQL write log: replicas on several machines share it and learn of new writes by LISTEN/NOTIFY.
+
+Its tables live in the schema `related_write_log` of the database the URL names (one database per
+bundles directory). Appends take a transaction-level advisory lock, so writes commit in the order of
+their numbers: a reader that has read through #n never misses a later commit numbered below it.
+Each append notifies the channel `related_write_log` at commit; a listener thread counts the
+notifications, and `data_version` is that count, so a request asks it for free.
+
+A connection lost mid-append (PostgreSQL restarted, its backend killed) is opened again and the
+append retried for `retry_seconds` (recovery after a backend's `kill -9` took 3 to 6 s here); the
+batch's id tells whether the lost commit had happened, so a write is never logged twice and never
+acknowledged unless committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from embeddings.errors import WriteLogError, WriteLogLostError, WriteLogUnavailableError
+from embeddings.live.writes import Write, decode, encode_signature, encode_vectors
+
+SCHEMA = "related_write_log"
+CHANNEL = "related_write_log"
+LOCK_KEY = 0x72656C61  # the advisory lock of appends and of creating the schema
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.seq;
+CREATE TABLE IF NOT EXISTS {SCHEMA}.writes (
+    seq BIGINT PRIMARY KEY,
+    op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
+    id TEXT NOT NULL,
+    article TEXT,
+    signature BYTEA,
+    written_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    batch UUID NOT NULL,
+    pos INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS writes_id ON {SCHEMA}.writes (id, seq);
+CREATE INDEX IF NOT EXISTS writes_batch ON {SCHEMA}.writes (batch);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.write_vectors (
+    seq BIGINT NOT NULL REFERENCES {SCHEMA}.writes (seq) ON DELETE CASCADE,
+    signal TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    vector BYTEA NOT NULL,
+    PRIMARY KEY (seq, signal)
+);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+LAST_NUMBER = f"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {SCHEMA}.seq)"
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise WriteLogUnavailableError(f"cannot reach the write log's database: {_first_line(exc)}") from exc
+
+
+def url_name(url: str) -> str:
+    """A URL's scheme, host, port and database, for messages (never its user or password)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"postgresql://{parts.hostname or 'localhost'}{port}{parts.path}"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def schema_exists(url: str) -> bool:
+    """Whether the database holds a write log's schema."""
+    with _connect(url) as conn:
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone()
+    return found is not None
+
+
+def set_aside(url: str) -> str:
+    """Rename the schema out of the way (kept for a post-mortem); return its new name."""
+    aside = f"{SCHEMA}_lost_" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    with _connect(url) as conn:
+        conn.execute(f"ALTER SCHEMA {SCHEMA} RENAME TO {aside}")
+    return aside
+
+
+class PostgresWriteLog:
+    """The write log in PostgreSQL: `create=False` reads only (a build), `new_ok=False` never creates it."""
+
+    def __init__(
+        self, url: str, create: bool = True, new_ok: bool = True, retry_seconds: float = 20.0
+    ) -> None:
+        self.url = url
+        self.name = url_name(url)
+        self.retry_seconds = retry_seconds
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._version = 0
+        self._closing = threading.Event()
+        self._listener: threading.Thread | None = None
+        if create and new_ok:
+            self._transaction(self._create_schema)
+        elif create and not self._transaction(_holds_log):
+            raise WriteLogError(f"{self.name} holds no write log (its tables were dropped or replaced)")
+        found = self._transaction(
+            lambda c: c.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'log_id'").fetchone()
+        )
+        self.log_id: str | None = found[0] if found else None
+        if create:
+            self._listener = threading.Thread(target=self._listen, name="write-log-listener", daemon=True)
+            self._listener.start()
+
+    @staticmethod
+    def _create_schema(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))  # two replicas starting at once
+        conn.execute(DDL)
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.meta VALUES ('log_id', %s) ON CONFLICT DO NOTHING", (uuid.uuid4().hex,)
+        )
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = _connect(self.url)
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def _transaction(self, work: Callable[[psycopg.Connection[Any]], T], retry: bool = True) -> T:
+        """`work` in one repeatable-read transaction, again on a new connection if the first was lost."""
+        with self._lock:
+            for attempt in range(2 if retry else 1):
+                try:
+                    conn = self._connection()
+                    with conn.transaction():
+                        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                        return work(conn)
+                except (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName) as exc:
+                    raise WriteLogLostError(
+                        f"the write log's tables in {self.name} are gone: {_first_line(exc)}"
+                    ) from exc
+                except psycopg.OperationalError as exc:
+                    self._drop()
+                    if attempt or not retry:
+                        raise WriteLogUnavailableError(
+                            f"cannot reach the write log {self.name}: {_first_line(exc)}"
+                        ) from exc
+                except psycopg.Error as exc:
+                    raise WriteLogError(f"the write log {self.name} failed: {_first_line(exc)}") from exc
+        raise AssertionError("unreachable")
+
+    def check(self) -> None:
+        """Raise WriteLogLostError if the log was dropped or replaced (Unavailable if out of reach)."""
+        found = self._transaction(
+            lambda c: c.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'log_id'").fetchone()
+        )
+        if found is None or found[0] != self.log_id:
+            raise WriteLogLostError(f"the write log in {self.name} was replaced under the service")
+
+    def append(self, writes: Sequence[Write]) -> list[Write]:
+        """Write `writes` in one transaction; return them with their sequence numbers once committed."""
+        batch = uuid.uuid4()
+        deadline = time.monotonic() + self.retry_seconds
+        lost = False
+        while True:
+            try:
+                if lost:  # the connection broke: did the commit happen before it did?
+                    done = self._transaction(lambda c: self._committed(c, batch, writes), retry=False)
+                    if done is not None:
+                        return done
+                return self._transaction(lambda c: self._insert(c, batch, writes), retry=False)
+            except WriteLogUnavailableError:
+                lost = True
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    @staticmethod
+    def _insert(conn: psycopg.Connection[Any], batch: uuid.UUID, writes: Sequence[Write]) -> list[Write]:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))  # commits in the order of numbers
+        out = []
+        for pos, w in enumerate(writes):
+            article = w.article.model_dump_json() if w.article is not None else None
+            row = conn.execute(
+                f"INSERT INTO {SCHEMA}.writes (seq, op, id, article, signature, batch, pos)"
+                f" VALUES (nextval('{SCHEMA}.seq'), %s, %s, %s, %s, %s, %s) RETURNING seq",
+                (w.op, w.article_id, article, encode_signature(w), batch, pos),
+            ).fetchone()
+            seq = int(row[0]) if row else 0
+            vectors = encode_vectors(w)
+            if vectors:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        f"INSERT INTO {SCHEMA}.write_vectors VALUES (%s, %s, %s, %s)",
+                        [(seq, *v) for v in vectors],
+                    )
+            out.append(replace(w, seq=seq))
+        if out:
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(out[-1].seq)))
+        return out
+
+    @staticmethod
+    def _committed(
+        conn: psycopg.Connection[Any], batch: uuid.UUID, writes: Sequence[Write]
+    ) -> list[Write] | None:
+        """The batch's writes with their numbers if it was committed, else None."""
+        rows = conn.execute(f"SELECT pos, seq FROM {SCHEMA}.writes WHERE batch = %s", (batch,)).fetchall()
+        if not rows:
+            return None
+        seqs = {int(pos): int(seq) for pos, seq in rows}
+        last = max(seqs.values())  # a write missing was superseded (compacted) since: any number will do
+        return [replace(w, seq=seqs.get(i, last)) for i, w in enumerate(writes)]
+
+    def data_version(self) -> int:
+        """How many notifications (and reconnections) the listener has seen: it changes at every commit."""
+        return self._version
+
+    def _listen(self) -> None:
+        """Count the channel's notifications; a new connection counts too (some may have been missed)."""
+        warned = False
+        while not self._closing.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._version += 1
+                    warned = False
+                    while not self._closing.is_set():
+                        for _ in conn.notifies(timeout=0.5):
+                            self._version += 1
+            except psycopg.Error as exc:
+                if not warned:
+                    log.warning("write log %s: listening again after %s", self.name, _first_line(exc))
+                    warned = True
+                self._closing.wait(0.2)
+
+    def last_seq(self) -> int:
+        """The highest sequence number the log has given (0 when none): compaction never lowers it."""
+        row = self._transaction(
+            lambda c: c.execute(
+                f"SELECT greatest(coalesce((SELECT max(seq) FROM {SCHEMA}.writes), 0), {LAST_NUMBER})"
+            ).fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def number_after(self, seq: int) -> None:
+        """Number the next writes after `seq` at least (sequence numbers are never reused)."""
+
+        def bump(conn: psycopg.Connection[Any]) -> None:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            conn.execute(f"SELECT setval('{SCHEMA}.seq', greatest(%s, {LAST_NUMBER}, 1), true)", (seq,))
+
+        if seq > 0:
+            self._transaction(bump)
+
+    def folding(self) -> tuple[int, dict[str, Write]]:
+        """The last sequence number and the last write of each id up to it, read in one transaction."""
+
+        def read(conn: psycopg.Connection[Any]) -> tuple[int, dict[str, Write]]:
+            row = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.writes").fetchone()
+            through = int(row[0]) if row else 0
+            where = f"seq IN (SELECT max(seq) FROM {SCHEMA}.writes WHERE seq <= %s GROUP BY id)"
+            return through, {w.article_id: w for w in _rows(conn, where, (through,))}
+
+        return self._transaction(read)
+
+    def read(self, after: int = 0) -> list[Write]:
+        """The writes after sequence number `after`, in order."""
+        return self._transaction(lambda c: _rows(c, "seq > %s", (after,)))
+
+    def compact(self) -> int:
+        """Drop the writes a later write of the same id supersedes (their vectors go with them)."""
+        return self._transaction(
+            lambda c: (
+                c.execute(
+                    f"DELETE FROM {SCHEMA}.writes w WHERE EXISTS"
+                    f" (SELECT 1 FROM {SCHEMA}.writes l WHERE l.id = w.id AND l.seq > w.seq)"
+                ).rowcount
+            )
+        )
+
+    def close(self) -> None:
+        """Stop listening and close the connection."""
+        self._closing.set()
+        if self._listener is not None:
+            self._listener.join(timeout=2)
+        with self._lock:
+            self._drop()
+
+
+def _holds_log(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name IN"
+        " ('writes', 'meta', 'write_vectors')",
+        (SCHEMA,),
+    ).fetchone()
+    return bool(row and row[0] == 3)
+
+
+def _rows(conn: psycopg.Connection[Any], where: str, params: tuple[object, ...]) -> list[Write]:
+    rows = conn.execute(
+        f"SELECT seq, op, id, article, signature FROM {SCHEMA}.writes WHERE {where} ORDER BY seq", params
+    ).fetchall()
+    vector_rows = conn.execute(
+        f"SELECT seq, signal, spec, vector FROM {SCHEMA}.write_vectors WHERE {where}", params
+    ).fetchall()
+    return decode(rows, vector_rows)

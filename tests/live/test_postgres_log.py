@@ -1,0 +1,99 @@
+"""The PostgreSQL write log against a real server: commit order, notifications, a killed backend, loss."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from benchmarks.pg_cluster import Cluster
+from embeddings.errors import WriteLogLostError, WriteLogUnavailableError
+from embeddings.live.binding import Binding, open_bound, write_binding
+from embeddings.live.postgres_log import SCHEMA
+from embeddings.live.write_log import log_exists, log_name, open_log
+from embeddings.live.writes import delete
+
+
+def test_replicas_append_in_number_order_and_a_reader_misses_none(postgresql: Cluster) -> None:
+    url = postgresql.new_database()
+    replicas = [open_log(url), open_log(url)]
+    reader = open_log(url, create=False)
+    seen: list[int] = []
+    done = threading.Event()
+
+    def follow() -> None:  # reads only what is after the last number it has seen, as a service does
+        while not done.is_set() or reader.last_seq() > (seen[-1] if seen else 0):
+            seen.extend(w.seq for w in reader.read(after=seen[-1] if seen else 0))
+
+    def write(log_index: int) -> None:
+        for i in range(40):
+            replicas[log_index].append([delete(f"r{log_index}-{i}"), delete(f"r{log_index}-{i}-b")])
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    writers = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    done.set()
+    follower.join()
+    assert seen == sorted(seen) and len(seen) == 160 == len(set(seen))
+    for log in (*replicas, reader):
+        log.close()
+
+
+def test_another_replica_hears_of_a_write_at_once(postgresql: Cluster) -> None:
+    url = postgresql.new_database()
+    one, other = open_log(url), open_log(url)
+    time.sleep(0.5)  # both listening
+    before = other.data_version()
+    one.append([delete("x")])
+    deadline = time.monotonic() + 5
+    while other.data_version() == before and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert other.data_version() != before
+    assert [w.article_id for w in other.read()] == ["x"]
+    one.close()
+    other.close()
+
+
+def test_an_append_survives_its_backend_killed_and_is_logged_once(postgresql: Cluster) -> None:
+    url = postgresql.new_database()
+    log = open_log(url)
+    log.append([delete("before")])
+    database = url.rsplit("/", 1)[1]
+    for pid in postgresql.client_backends(database):
+        postgresql.kill_backend(pid)  # the postmaster ends every session and recovers
+    logged = log.append([delete("after-1"), delete("after-2")])  # retried until it is back
+    ids = [w.article_id for w in log.read()]
+    assert ids == ["before", "after-1", "after-2"]
+    assert [w.seq for w in logged] == sorted(w.seq for w in logged)
+    log.close()
+
+
+def test_a_dropped_schema_is_a_lost_log_and_a_missing_one_is_refused(postgresql: Cluster, tmp_path) -> None:
+    url = postgresql.new_database()
+    log = open_log(url)
+    log.append([delete("a")])
+    write_binding(tmp_path, Binding(str(log.log_id), 1))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
+    with pytest.raises(WriteLogLostError):
+        log.check()
+    log.close()
+    assert not log_exists(url)
+    with pytest.raises(WriteLogLostError, match=f"the write log {log_name(url)} is missing"):
+        open_bound(tmp_path, url, {}, accept_loss=False)
+    accepted = open_bound(tmp_path, url, {}, accept_loss=True)  # a new log, numbered after #1
+    assert [w.seq for w in accepted.append([delete("b")])] == [2]
+    accepted.close()
+
+
+def test_an_unreachable_database_is_no_loss(postgresql: Cluster, tmp_path) -> None:
+    url = f"postgresql://related@127.0.0.1:{postgresql.port + 1}/nowhere"  # nobody listens there
+    assert "password" not in log_name("postgresql://u:password@h:1/db")
+    with pytest.raises(WriteLogUnavailableError):
+        open_bound(tmp_path, url, {}, accept_loss=True)
