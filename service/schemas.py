@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from embeddings.articles.article import MAX_ID_LENGTH, ArticleFields, IsoDate, VisibleText, language_code
+from embeddings.articles.article import (
+    MAX_ID_LENGTH,
+    MAX_URL_LENGTH,
+    ArticleFields,
+    IsoDate,
+    VisibleText,
+    language_code,
+)
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.finder import Hit
 from embeddings.settings import LangPolicy
@@ -50,6 +57,7 @@ class RelatedItem(BaseModel):
     published_at: datetime | None
     lang: str | None
     section: str | None
+    image_url: str | None
     score: float = Field(
         description="Relatedness to the query article (0 unrelated to 1 same story, as the scorer "
         "estimates it) plus the freshness and language terms; higher is closer."
@@ -95,6 +103,8 @@ class ArticleOut(BaseModel):
     section: str | None
     keywords: list[str]
     source: str | None
+    image_url: str | None
+    listed: bool = Field(description="False: never listed under another article (it has its own list).")
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -191,6 +201,8 @@ class ArticleIn(ArticleFields):
         description=f"At most {MAX_KEYWORDS}, of {MAX_KEYWORD_LENGTH} characters.",
     )
     source: str | None = Field(None, max_length=256)
+    image_url: str | None = Field(None, max_length=MAX_URL_LENGTH, description="Its picture (http or https).")
+    listed: bool = Field(True, description="False: readable, with its own list, never listed under another.")
 
     @field_validator("keywords", mode="before")
     @classmethod

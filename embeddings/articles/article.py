@@ -25,7 +25,21 @@ MIN_YEAR, MAX_YEAR = 1000, 9998
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LANG = re.compile(r"^[a-z]{2}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-FIELDS = ("id", "title", "body", "url", "lang", "published_at", "section", "keywords", "source")
+FIELDS = (
+    "id",
+    "title",
+    "body",
+    "url",
+    "lang",
+    "published_at",
+    "section",
+    "keywords",
+    "source",
+    "image_url",
+    "listed",
+)
+MAX_URL_LENGTH = 2048
+_WEB_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
 
 # ISO 639-1: the two-letter codes a `lang` may take.
@@ -104,6 +118,8 @@ class ArticleFields(BaseModel):
     section: str | None = None
     keywords: tuple[str, ...] = ()
     source: str | None = None
+    image_url: str | None = Field(None, max_length=MAX_URL_LENGTH)
+    listed: bool = True  # False: readable, with a list of its own, but never in another article's list
 
     @field_validator("lang")
     @classmethod
@@ -112,10 +128,22 @@ class ArticleFields(BaseModel):
             return None
         return language_code(value)
 
-    @field_validator("url", "section", "source", mode="before")
+    @field_validator("url", "section", "source", "image_url", mode="before")
     @classmethod
     def _empty_is_missing(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("image_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and not _WEB_URL.match(value):
+            raise ValueError("image_url must be an absolute http:// or https:// address")
+        return value
+
+    @field_validator("listed", mode="before")
+    @classmethod
+    def _missing_is_listed(cls, value: Any) -> Any:
+        return True if value is None or value == "" else value
 
     @field_validator("body", mode="before")
     @classmethod

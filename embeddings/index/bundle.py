@@ -24,7 +24,8 @@ from embeddings.index.store import ArticleStore, StoredArticle
 from embeddings.index.vector_index import VectorIndex
 from embeddings.vectors import LEX, MAIN, ModelSpec
 
-FORMAT_VERSION = 3  # 3: lexical rows; reprint signatures of word shingles, with their sizes
+FORMAT_VERSION = 4  # 3: lexical rows, reprint signatures of word shingles; 4: image_url, listed
+READABLE_FORMATS = (3, 4)  # a store of format 3 reads as pictureless, every article listed
 INDEX_FILE = "index.faiss"
 STORE_FILE = "articles.sqlite"
 REPRINTS_FILE = "reprints.npy"
@@ -168,8 +169,8 @@ def read_manifest(bundle_dir: Path) -> dict[str, Any]:
         raise BundleCorruptError(f"{bundle_dir}: no {MANIFEST_FILE}") from exc
     except (OSError, ValueError) as exc:
         raise BundleCorruptError(f"{path}: unreadable manifest ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleCorruptError(f"{path}: not a bundle manifest of format {FORMAT_VERSION}")
+    if not isinstance(manifest, dict) or manifest.get("format_version") not in READABLE_FORMATS:
+        raise BundleCorruptError(f"{path}: not a bundle manifest of format {FORMAT_VERSION} (or 3)")
     return manifest
 
 

@@ -45,13 +45,14 @@ def content_key(digest: str) -> int:
 
 @dataclass(frozen=True)
 class Columns:
-    """Per-row arrays: language and section (str, "" when unknown), date, title and content keys."""
+    """Per-row arrays: language and section (str, "" when unknown), date, title and content keys, listed."""
 
     lang: np.ndarray  # object
     section: np.ndarray  # object
     ts: np.ndarray  # float64 epoch seconds, NaN when undated
     title: np.ndarray  # int64 title_hash
     content: np.ndarray  # int64 content_key
+    listed: np.ndarray  # bool: False for an article never listed under another
 
     @classmethod
     def empty(cls, n: int) -> Columns:
@@ -62,11 +63,12 @@ class Columns:
             np.full(n, np.nan),
             np.zeros(n, dtype=np.int64),
             np.zeros(n, dtype=np.int64),
+            np.ones(n, dtype=bool),
         )
 
     @classmethod
     def of_rows(cls, rows: Iterable[tuple[Any, ...]], count: int, keys: np.ndarray | None = None) -> Columns:
-        """Columns of (rowid, lang, section, published_ts[, title, content_hash]) rows, row ids 1..count.
+        """Columns of (rowid, lang, section, published_ts, listed[, title, content_hash]) rows, ids 1..count.
 
         `keys`: precomputed [title, content] keys; without them the rows carry title and content hash.
         """
@@ -80,9 +82,10 @@ class Columns:
             out.lang[i] = shared.setdefault(lang, lang)
             out.section[i] = shared.setdefault(section, section)
             out.ts[i] = np.nan if ts is None else ts
+            out.listed[i] = bool(row[4])
             if keys is None:
-                out.title[i] = title_hash(row[4])
-                out.content[i] = content_key(row[5])
+                out.title[i] = title_hash(row[5])
+                out.content[i] = content_key(row[6])
             seen += 1
         if seen != count:
             raise BundleCorruptError(f"the article store has {seen} rows, not {count}")
@@ -123,6 +126,7 @@ class Columns:
             self.ts[positions],
             self.title[positions],
             self.content[positions],
+            self.listed[positions],
         )
 
     def put(
@@ -133,6 +137,7 @@ class Columns:
         published_at: datetime | None,
         title: str,
         digest: str,
+        listed: bool = True,
     ) -> None:
         """Write row `at`."""
         self.lang[at] = lang or ""
@@ -140,10 +145,11 @@ class Columns:
         self.ts[at] = published_at.timestamp() if published_at else np.nan
         self.title[at] = title_hash(title)
         self.content[at] = content_key(digest)
+        self.listed[at] = listed
 
     def admits(self, filters: Filters) -> np.ndarray:
-        """Which rows pass `filters`, by the rules of the store's SQL (a missing value fails a test)."""
-        mask = np.ones(len(self), dtype=bool)
+        """Which rows may be listed and pass `filters` (a missing value fails, as in the store's SQL)."""
+        mask = self.listed.copy()
         if filters.langs:
             mask &= _member(self.lang, filters.langs)
         if filters.sections:
@@ -161,7 +167,7 @@ class Columns:
         return mask
 
 
-_FIELDS = ("lang", "section", "ts", "title", "content")
+_FIELDS = ("lang", "section", "ts", "title", "content", "listed")
 
 
 def _member(column: np.ndarray, values: Iterable[str]) -> np.ndarray:

@@ -31,7 +31,9 @@ CREATE TABLE articles (
     section TEXT,
     keywords TEXT NOT NULL,         -- JSON list
     source TEXT,
-    content_hash TEXT NOT NULL
+    content_hash TEXT NOT NULL,
+    image_url TEXT,
+    listed INTEGER NOT NULL DEFAULT 1  -- 0: never in another article's list
 );
 CREATE INDEX articles_lang ON articles(lang);
 CREATE INDEX articles_section ON articles(section);
@@ -39,9 +41,11 @@ CREATE INDEX articles_published ON articles(published_ts);
 """
 _CHUNK = 900
 _COLUMNS = "rowid, id, title, body, url, lang, published_at, section, keywords, source, content_hash"
+_COLUMNS_3 = _COLUMNS + ", NULL AS image_url, 1 AS listed"
+_COLUMNS += ", image_url, listed"
 _INSERT = (
     "INSERT INTO articles (rowid, id, title, body, url, lang, published_at, published_ts, section, keywords,"
-    " source, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " source, content_hash, image_url, listed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -60,10 +64,12 @@ class StoredArticle:
     keywords: tuple[str, ...]
     source: str | None
     content_hash: str
+    image_url: str | None = None
+    listed: bool = True
 
 
 def _row_to_article(row: tuple[Any, ...]) -> StoredArticle:
-    rowid, ident, title, body, url, lang, published, section, keywords, source, digest = row
+    rowid, ident, title, body, url, lang, published, section, keywords, source, digest, image, listed = row
     return StoredArticle(
         rowid=int(rowid),
         id=str(ident),
@@ -76,6 +82,8 @@ def _row_to_article(row: tuple[Any, ...]) -> StoredArticle:
         keywords=tuple(json.loads(str(keywords))),
         source=source,
         content_hash=str(digest),
+        image_url=image,
+        listed=bool(listed),
     )
 
 
@@ -98,6 +106,8 @@ def write_store(path: Path, articles: Iterable[tuple[int, Article]]) -> int:
                 json.dumps(list(a.keywords), ensure_ascii=False),
                 a.source,
                 a.content_hash(),
+                a.image_url,
+                int(a.listed),
             )
             for rowid, a in articles
         )
@@ -123,8 +133,11 @@ class ArticleStore:
                 path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
             )
             (self._count,) = self._query("SELECT count(*) FROM articles")[0]
+            names = {str(r[1]) for r in self._query("PRAGMA table_info(articles)")}
         except sqlite3.DatabaseError as exc:
             raise BundleCorruptError(f"cannot read the article store {path}: {exc}") from exc
+        self._listed = "listed" if "listed" in names else "1"  # a store of bundle format 3
+        self._columns = _COLUMNS if "image_url" in names else _COLUMNS_3
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -135,7 +148,7 @@ class ArticleStore:
 
     def get(self, article_id: str) -> StoredArticle | None:
         """The article with the publisher's id `article_id`, or None."""
-        rows = self._query(f"SELECT {_COLUMNS} FROM articles WHERE id = ?", (article_id,))
+        rows = self._query(f"SELECT {self._columns} FROM articles WHERE id = ?", (article_id,))
         return _row_to_article(rows[0]) if rows else None
 
     def rowids_for(self, article_ids: Sequence[str]) -> list[int]:
@@ -152,7 +165,7 @@ class ArticleStore:
 
     def get_many(self, rowids: Sequence[int], bodies: bool = True) -> dict[int, StoredArticle]:
         """Articles by FAISS id (`bodies=False`: with empty bodies, which lists never show)."""
-        columns = _COLUMNS if bodies else _COLUMNS.replace(" body,", " '' AS body,")
+        columns = self._columns if bodies else self._columns.replace(" body,", " '' AS body,")
         found: dict[int, StoredArticle] = {}
         for start in range(0, len(rowids), _CHUNK):  # SQLite caps the variables of one statement
             # int(): numpy integers would otherwise bind as BLOBs and match nothing.
@@ -170,8 +183,9 @@ class ArticleStore:
         """
         text = ", title, content_hash" if keys is None else ""
         with self._lock:
+            listed = self._listed
             cursor = self._db.execute(
-                f"SELECT rowid, lang, section, published_ts{text} FROM articles ORDER BY rowid"
+                f"SELECT rowid, lang, section, published_ts, {listed}{text} FROM articles ORDER BY rowid"
             )
             out = Columns.of_rows(cursor, len(self), keys)
         return out
@@ -203,7 +217,8 @@ class ArticleStore:
         if filters.window:
             clauses.append("(published_ts IS NULL OR published_ts BETWEEN ? AND ?)")
             params.extend(filters.window)
-        where = " AND ".join(clauses) or "1"
+        clauses.append(f"{self._listed} = 1")  # eligible: may be listed under another article
+        where = " AND ".join(clauses)
         rows = self._query(f"SELECT rowid FROM articles WHERE {where}", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 

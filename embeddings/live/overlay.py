@@ -46,6 +46,8 @@ def stored(article_rowid: int, write: Write) -> StoredArticle:
         keywords=a.keywords,
         source=a.source,
         content_hash=a.content_hash(),
+        image_url=a.image_url,
+        listed=a.listed,
     )
 
 
@@ -85,7 +87,13 @@ class _Rows:
             v[at] = write.vectors[name]
         self.signatures[at] = write.signature
         self.columns.put(
-            at, article.lang, article.section, article.published_at, article.title, article.content_hash
+            at,
+            article.lang,
+            article.section,
+            article.published_at,
+            article.title,
+            article.content_hash,
+            article.listed,
         )
         del self.articles[at:]
         self.articles.append(article)

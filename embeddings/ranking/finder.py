@@ -214,8 +214,8 @@ class RelatedFinder:
             keep &= ~np.isin(ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
         ids, cosines = ids[keep], cosines[keep]
         columns = self.corpus.row_columns(ids)
-        if filters is not None and filters.active():
-            passed = columns.admits(filters)
+        passed = columns.admits(filters) if filters is not None and filters.active() else columns.listed
+        if not passed.all():
             ids, cosines, columns = ids[passed], cosines[passed], columns.take(passed)
         if size is not None:
             if len(ids) > size and not complete:  # cut: an article enters only above the last kept
@@ -225,9 +225,12 @@ class RelatedFinder:
         extra = lexical[~np.isin(lexical, ids)]
         if len(extra):
             extra_columns = self.corpus.row_columns(extra)
-            if filters is not None and filters.active():
-                passed = extra_columns.admits(filters)
-                extra, extra_columns = extra[passed], extra_columns.take(passed)
+            passed = (
+                extra_columns.admits(filters)
+                if filters is not None and filters.active()
+                else extra_columns.listed
+            )
+            extra, extra_columns = extra[passed], extra_columns.take(passed)
             extra_cosines = self.corpus.vectors(MAIN, extra) @ np.asarray(query_main, dtype=np.float32)
             ids = np.concatenate([ids, extra])
             cosines = np.concatenate([cosines, extra_cosines.astype(np.float64)])
