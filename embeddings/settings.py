@@ -28,7 +28,10 @@ LOG_URL_SCHEMES = ("postgresql://", "postgres://")  # a write log in PostgreSQL
 class Settings(BaseSettings):
     """Configuration of the build and the service (env prefix `RELATED_`)."""
 
-    model_config = SettingsConfigDict(env_prefix="RELATED_", extra="forbid", validate_default=True)
+    # hide_input_in_errors: a bad value may be a URL with its password in it.
+    model_config = SettingsConfigDict(
+        env_prefix="RELATED_", extra="forbid", validate_default=True, hide_input_in_errors=True
+    )
 
     bundles: Path = Field(Path("var/bundles"), description="Directory holding the published bundles.")
     model: str = Field(
@@ -167,6 +170,11 @@ class Settings(BaseSettings):
     max_batch: int = Field(1000, ge=1, le=100_000, description="Most writes in one batch request.")
     log_format: Literal["text", "json"] | None = Field(
         None, description="'text' or 'json' lines; unset: JSON for the service, text for the batch commands."
+    )
+    console: bool = Field(
+        False,
+        description="Serve the console at /: a page to search titles and see an article's list, the parts "
+        "of its scores and its story (read-only, no key).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -22,9 +22,10 @@ from embeddings.index.filters import Filters
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.policy import ListPolicy
 from embeddings.settings import LangPolicy, Settings
+from service.loaded import Loaded
 from service.metrics import Metrics
 from service.schemas import MAX_EXCLUDE, MAX_K, MAX_LANGUAGES, MAX_SECTION_LENGTH, MAX_SECTIONS, ErrorResponse
-from service.state import LiveBundle, Loaded
+from service.state import LiveBundle
 
 
 async def _live(request: Request) -> LiveBundle:
@@ -34,7 +35,7 @@ async def _live(request: Request) -> LiveBundle:
 
 async def _loaded(request: Request, live: Annotated[LiveBundle, Depends(_live)]) -> Loaded:
     # Applying other processes' writes takes locks: in the thread pool, and only when there are some.
-    loaded = await run_in_threadpool(live.get) if live.behind() else live.get()
+    loaded = await run_in_threadpool(live.get) if live.behind() else live.get(catch_up=False)
     request.state.loaded = loaded  # which bundle the request reads, should its store fail under it
     return loaded
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from embeddings.errors import (
-    BundleMismatchError,
     NotReadyError,
     WriteLogError,
     WriteLogLostError,
@@ -27,31 +27,12 @@ from embeddings.ranking.finder import RelatedFinder
 from embeddings.ranking.scorer import Scorer
 from embeddings.settings import Settings
 from embeddings.vectors import LEX
+from service.loaded import Loaded
 from service.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """One snapshot (a bundle and the writes over it) with its finder; a request holds it throughout."""
-
-    finder: RelatedFinder
-    snapshot: Snapshot
-    target: Path
-    loaded_at: datetime
-
-    @property
-    def bundle(self) -> Bundle:
-        """The bundle under the snapshot."""
-        return self.snapshot.bundle
-
-    def lexical_model(self) -> LexicalModel:
-        """The bundle's lexical model (its IDF), which weighs a text's lexical row."""
-        model = self.snapshot.lexical_model
-        if model is None:
-            raise BundleMismatchError(f"bundle {self.bundle.version} has no lexical signal: rebuild it")
-        return model
+CATCH_UP_RETRY = 1.0  # seconds between catch-ups that fail (the log's database away)
+WRITE_WAIT = 30.0  # seconds a write waits for the one before it
 
 
 class LiveBundle:
@@ -78,6 +59,7 @@ class LiveBundle:
         self.last_error: str | None = None
         self.log_error: str | None = None  # the write log is lost: no writes, not ready
         self._seen_version: int | None = None  # the log's data_version when last caught up
+        self._retry_at = 0.0  # after a failed catch-up, when to try again
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one bundle load at a time
@@ -86,9 +68,9 @@ class LiveBundle:
         self._pending: Bundle | None = None  # loaded, waiting for its replay to succeed
         self.responses = ResponseCache(settings.response_cache)
 
-    def get(self) -> Loaded:
-        """The current bundle with every logged write applied, or NotReadyError."""
-        loaded = self.current()
+    def get(self, catch_up: bool = True) -> Loaded:
+        """The current bundle (with every logged write applied unless not `catch_up`), or NotReadyError."""
+        loaded = self.current() if catch_up else self._loaded
         if loaded is None:
             raise NotReadyError(self.log_error or self.last_error or "no bundle loaded yet")
         return loaded
@@ -98,7 +80,13 @@ class LiveBundle:
         loaded = self.get()
         if self._log is not None and not self.log_error:
             try:
-                self._log.check()  # two stats (one query): a log removed under the service shows at once
+                self._log.check()  # SQLite: two stats; PostgreSQL: one query
+                if self._log.last_seq() < loaded.snapshot.last_seq:
+                    raise WriteLogLostError(
+                        f"the write log {self._log.name} ends at write #{self._log.last_seq()}, but this "
+                        f"process applied writes through #{loaded.snapshot.last_seq} (a failover to a "
+                        "standby that lagged behind?)"
+                    )
             except WriteLogUnavailableError as exc:
                 raise NotReadyError(str(exc)) from exc  # not for good: the next check tries again
             except WriteLogLostError as exc:
@@ -133,7 +121,9 @@ class LiveBundle:
     def behind(self) -> bool:
         """Whether another process committed writes this one has not applied (one cheap call)."""
         log_ = self._log
-        return log_ is not None and self._loaded is not None and log_.data_version() != self._seen_version
+        if log_ is None or self._loaded is None or time.monotonic() < self._retry_at:
+            return False
+        return log_.data_version() != self._seen_version
 
     def _catch_up(self) -> None:
         """Apply the logged writes after the live snapshot's last (the caller holds the write lock)."""
@@ -144,7 +134,7 @@ class LiveBundle:
         try:
             writes = log_.read(after=loaded.snapshot.last_seq)
         except WriteLogError:
-            self._seen_version = version  # not again at every request: at the next commit or reconnection
+            self._retry_at = time.monotonic() + CATCH_UP_RETRY  # not at every request meanwhile
             raise
         if writes:
             snapshot = loaded.snapshot.apply(self._current(writes))
@@ -298,7 +288,11 @@ class LiveBundle:
 
         Returns that snapshot, the logged writes and whether each id existed before.
         """
-        with self._write_lock:
+        # A write retrying against a PostgreSQL in recovery holds the lock for up to its 20 s: those
+        # queued behind it wait that long at most, rather than filling the thread pool for good.
+        if not self._write_lock.acquire(timeout=WRITE_WAIT):
+            raise WriteLogUnavailableError("the write log is busy (a write is waiting for its database)")
+        try:
             try:
                 self._catch_up()  # `existed` as every process has it
             except WriteLogUnavailableError as exc:  # the append below waits for the database
@@ -343,6 +337,8 @@ class LiveBundle:
                     raise
             loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
             self._loaded = loaded
+        finally:
+            self._write_lock.release()
         return loaded, logged, existed
 
     def _watch(self) -> None:

@@ -12,6 +12,7 @@ from embeddings.errors import InputError
 from embeddings.live.writes import Write, delete, puts
 from service.auth import require_writer
 from service.deps import NOT_JSON, EncodersDep, JsonBody, LiveDep, MetricsDep, SettingsDep
+from service.loaded import Loaded
 from service.schemas import (
     ID_PATTERN,
     ArticleIn,
@@ -23,7 +24,7 @@ from service.schemas import (
     readable_id,
     unpadded_id,
 )
-from service.state import LiveBundle, Loaded
+from service.state import LiveBundle
 
 router = APIRouter(dependencies=[Depends(require_writer)])
 WriteId = Annotated[

@@ -22,7 +22,7 @@ from typing import Any
 from embeddings.errors import BundleError, WriteLogError, WriteLogLostError, WriteLogUnavailableError
 from embeddings.index.bundle import read_manifest
 from embeddings.index.publish import current_target
-from embeddings.live.write_log import LogLocation, log_exists, log_name, open_log, set_aside
+from embeddings.live.write_log import LogLocation, is_url, log_exists, log_name, open_log, set_aside
 from embeddings.live.writes import WriteLog
 
 BINDING_FILE = "write-log.json"
@@ -131,9 +131,14 @@ def problem(location: LogLocation, found: WriteLog | None, want: Binding) -> str
         return f"the write log {name} is another log than the one this bundles directory is bound to"
     last = found.last_seq()
     if last < want.last_seq:
+        how = (
+            "a failover to a standby that lagged"
+            if is_url(location)
+            else "an older copy, or its -wal file lost"
+        )
         return (
             f"the write log {name} ends at write #{last}, but writes through #{want.last_seq} were "
-            "acknowledged (an older copy, or its -wal file lost)"
+            f"acknowledged ({how})"
         )
     return None
 
@@ -166,6 +171,23 @@ def open_bound(bundles: Path, location: LogLocation, stamp: Mapping[str, Any], a
         write_binding(bundles, Binding(str(fresh.log_id), fresh.last_seq()))
         return fresh
     found, unusable = _open(location)
+    try:
+        return _bound(bundles, location, found, unusable, want, accept_loss)
+    except BaseException:
+        if found is not None:
+            found.close()  # its connections, its listener thread
+        raise
+
+
+def _bound(
+    bundles: Path,
+    location: LogLocation,
+    found: WriteLog | None,
+    unusable: str | None,
+    want: Binding,
+    accept_loss: bool,
+) -> WriteLog:
+    """open_bound, once the log is opened (or not): bind to it, accept its loss, or raise why not."""
     name = log_name(location)
     why = f"the write log {name} is unusable: {unusable}" if unusable else problem(location, found, want)
     if why is None and found is not None:
@@ -173,11 +195,10 @@ def open_bound(bundles: Path, location: LogLocation, stamp: Mapping[str, Any], a
             write_binding(bundles, Binding(want.log_id, found.last_seq()))
         return found
     if not accept_loss:
-        if found is not None:
-            found.close()
+        restore = "the log's database" if is_url(location) else "the log (with its -wal file)"
         raise WriteLogLostError(
             f"{why}: serving it would lose acknowledged writes and bring deleted articles back. Restore "
-            f"the log (with its -wal file), or accept the loss once: {ACCEPT}"
+            f"{restore}, or accept the loss once: {ACCEPT}"
         )
     log.warning("accepting the loss of acknowledged writes: %s", why)
     if found is None:

@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
 
 from embeddings.errors import WriteLogError, WriteLogLostError, WriteLogUnavailableError
 from embeddings.live.writes import Write, decode, encode_signature, encode_vectors
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.writes (
     pos INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS writes_id ON {SCHEMA}.writes (id, seq);
-CREATE INDEX IF NOT EXISTS writes_batch ON {SCHEMA}.writes (batch);
+CREATE UNIQUE INDEX IF NOT EXISTS writes_batch ON {SCHEMA}.writes (batch, pos);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.write_vectors (
     seq BIGINT NOT NULL REFERENCES {SCHEMA}.writes (seq) ON DELETE CASCADE,
     signal TEXT NOT NULL,
@@ -64,18 +64,39 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.meta (key TEXT PRIMARY KEY, value TEXT NOT N
 LAST_NUMBER = f"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {SCHEMA}.seq)"
 
 
+# A dead peer or a half-open connection (a network cut, a failover behind one address) shows as an
+# error within about 10 s instead of a query or a LISTEN that waits forever; commits are synchronous
+# whatever the database's or the role's own setting.
+CONNECT_TIMEOUT = 5
+CONNECTION: dict[str, Any] = {
+    "autocommit": True,
+    "connect_timeout": CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+    "options": "-c synchronous_commit=on",
+}
+HEARTBEAT = 2.0  # seconds of silence after which the listener asks its connection whether it lives
+
+
 def _connect(url: str) -> psycopg.Connection[Any]:
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=5)
+        return psycopg.connect(url, **CONNECTION)
     except psycopg.OperationalError as exc:
         raise WriteLogUnavailableError(f"cannot reach the write log's database: {_first_line(exc)}") from exc
 
 
 def url_name(url: str) -> str:
-    """A URL's scheme, host, port and database, for messages (never its user or password)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"postgresql://{parts.hostname or 'localhost'}{port}{parts.path}"
+    """A URL's hosts, ports and database, for messages (never its user or password)."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(an unparsable URL)"
+    host, port = info.get("host") or "localhost", info.get("port")
+    hosts = ",".join(f"{h}:{p}" for h, p in zip(str(host).split(","), str(port).split(","), strict=False))
+    return f"postgresql://{hosts if port else host}/{info.get('dbname') or ''}"
 
 
 def _first_line(exc: Exception) -> str:
@@ -111,13 +132,17 @@ class PostgresWriteLog:
         self._version = 0
         self._closing = threading.Event()
         self._listener: threading.Thread | None = None
-        if create and new_ok:
-            self._transaction(self._create_schema)
-        elif create and not self._transaction(_holds_log):
-            raise WriteLogError(f"{self.name} holds no write log (its tables were dropped or replaced)")
-        found = self._transaction(
-            lambda c: c.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'log_id'").fetchone()
-        )
+        try:
+            if create and new_ok:
+                self._transaction(self._create_schema)
+            elif create and not self._transaction(_holds_log):
+                raise WriteLogError(f"{self.name} holds no write log (its tables were dropped or replaced)")
+            found = self._transaction(
+                lambda c: c.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'log_id'").fetchone()
+            )
+        except BaseException:
+            self._drop()
+            raise
         self.log_id: str | None = found[0] if found else None
         if create:
             self._listener = threading.Thread(target=self._listen, name="write-log-listener", daemon=True)
@@ -190,6 +215,11 @@ class PostgresWriteLog:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+            except WriteLogError as exc:
+                # The lost connection's commit finished after the check above (it held the lock until
+                # then): the batch is in, once, and the unique (batch, pos) refused it a second time.
+                if not lost or not isinstance(exc.__cause__, pg_errors.UniqueViolation):
+                    raise
 
     @staticmethod
     def _insert(conn: psycopg.Connection[Any], batch: uuid.UUID, writes: Sequence[Write]) -> list[Write]:
@@ -236,13 +266,17 @@ class PostgresWriteLog:
         warned = False
         while not self._closing.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self.url, **CONNECTION) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._version += 1
                     warned = False
                     while not self._closing.is_set():
-                        for _ in conn.notifies(timeout=0.5):
+                        heard = False
+                        for _ in conn.notifies(timeout=HEARTBEAT):
                             self._version += 1
+                            heard = True
+                        if not heard:
+                            conn.execute("SELECT 1")  # a connection cut without a word fails here
             except psycopg.Error as exc:
                 if not warned:
                     log.warning("write log %s: listening again after %s", self.name, _first_line(exc))
@@ -298,7 +332,7 @@ class PostgresWriteLog:
         """Stop listening and close the connection."""
         self._closing.set()
         if self._listener is not None:
-            self._listener.join(timeout=2)
+            self._listener.join(timeout=CONNECT_TIMEOUT + HEARTBEAT + 1)
         with self._lock:
             self._drop()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 
@@ -11,7 +13,7 @@ import pytest
 from benchmarks.pg_cluster import Cluster
 from embeddings.errors import WriteLogLostError, WriteLogUnavailableError
 from embeddings.live.binding import Binding, open_bound, write_binding
-from embeddings.live.postgres_log import SCHEMA
+from embeddings.live.postgres_log import SCHEMA, PostgresWriteLog
 from embeddings.live.write_log import log_exists, log_name, open_log
 from embeddings.live.writes import delete
 
@@ -97,3 +99,30 @@ def test_an_unreachable_database_is_no_loss(postgresql: Cluster, tmp_path) -> No
     assert "password" not in log_name("postgresql://u:password@h:1/db")
     with pytest.raises(WriteLogUnavailableError):
         open_bound(tmp_path, url, {}, accept_loss=True)
+
+
+def test_a_commit_that_outlives_its_connection_is_not_logged_again(postgresql: Cluster) -> None:
+    url = postgresql.new_database()
+    log = PostgresWriteLog(url)
+    result: list[list[int]] = []
+    with psycopg.connect(postgresql.url(), autocommit=True) as admin:
+        # The COMMIT waits for a standby that never comes (as for a slow fsync), holding the lock.
+        admin.execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+        admin.execute("SELECT pg_reload_conf()")
+        try:
+            time.sleep(0.5)
+            writer = threading.Thread(
+                target=lambda: result.append([w.seq for w in log.append([delete("x")])])
+            )
+            writer.start()
+            time.sleep(1.5)
+            assert log._conn is not None
+            with socket.socket(fileno=os.dup(log._conn.pgconn.socket)) as cut:
+                cut.shutdown(socket.SHUT_RDWR)  # the connection breaks under the waiting COMMIT
+            time.sleep(2)  # the retry finds no commit yet, and waits for the lock
+        finally:
+            admin.execute("ALTER SYSTEM RESET synchronous_standby_names")
+            admin.execute("SELECT pg_reload_conf()")
+        writer.join(30)
+    assert [w.article_id for w in log.read()] == ["x"] and len(result) == 1
+    log.close()

@@ -59,7 +59,18 @@ def test_related_lists_the_same_story(client: TestClient, sample_rows: list[dict
     related = body["related"]
     assert len(related) == 4
     assert [story[item["id"]] for item in related] == [original["story"]] * 4
-    fields = {"id", "title", "url", "published_at", "lang", "section", "image_url", "score", "copies", "explain"}
+    fields = {
+        "id",
+        "title",
+        "url",
+        "published_at",
+        "lang",
+        "section",
+        "image_url",
+        "score",
+        "copies",
+        "explain",
+    }
     assert set(related[0]) == fields
     assert all(item["explain"] is None for item in related)
     assert body["scorer"] == "curves-main-head-use"

@@ -6,12 +6,15 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from benchmarks.pg_cluster import Cluster
 from embeddings.errors import WriteLogError, WriteLogLostError
 from embeddings.live.binding import read_binding
+from embeddings.live.postgres_log import SCHEMA
 from embeddings.settings import Settings
 from service.app import create_app
 from tests.conftest import build_with, corpus_rows, write_jsonl
@@ -222,3 +225,19 @@ def test_a_start_that_fails_leaves_nothing_behind(settings: Settings) -> None:
     log_path.unlink()
     with TestClient(_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
+
+
+def test_a_postgresql_log_that_went_back_stops_the_writes(settings: Settings, postgresql: Cluster) -> None:
+    url = postgresql.new_database()
+    settings = settings.model_copy(update={"write_log": url})
+    with TestClient(_app(settings)) as client:
+        for ident in ("n1", "n2"):
+            assert client.put(f"/v1/articles/{ident}", json=STORY, headers=AUTH).status_code == 200
+        assert client.get("/readyz").status_code == 200
+        with psycopg.connect(url, autocommit=True) as conn:  # a failover to a standby that lagged
+            conn.execute(f"DELETE FROM {SCHEMA}.writes WHERE id = 'n2'")
+            conn.execute(f"SELECT setval('{SCHEMA}.seq', 1)")
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "failover" in ready.json()["error"]["message"]
+        assert client.put("/v1/articles/n3", json=STORY, headers=AUTH).status_code == 503  # not #2 again
+        assert client.get("/v1/articles/n2").status_code == 200  # reads go on from memory
