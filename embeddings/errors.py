@@ -6,6 +6,7 @@ RelatedArticlesError
  │    ├── InvalidQueryError       a request's options contradict each other or pass their caps
  │    └── UnsupportedMediaTypeError  a body that is not sent as JSON        (415)
  ├── ArticleNotFoundError     no article with that id                    (404)
+ │    └── UrlNotFoundError        no article at that URL
  ├── UnauthorizedError        a write without a valid API key            (401)
  ├── NotReadyError            no bundle loaded yet                       (503)
  ├── BundleError              a bundle is missing, damaged or mismatched (503)
@@ -85,6 +86,16 @@ class ArticleNotFoundError(RelatedArticlesError):
     def __init__(self, article_id: str) -> None:
         self.article_id = article_id
         super().__init__(f"no article with id {article_id!r}")
+
+
+class UrlNotFoundError(ArticleNotFoundError):
+    """No article at the given URL (compared canonically)."""
+
+    code = "url_not_found"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        RelatedArticlesError.__init__(self, f"no article with the URL {url!r}")
 
 
 class UnauthorizedError(RelatedArticlesError):

@@ -12,13 +12,17 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from embeddings import __version__
 from embeddings.errors import ModelError
+from embeddings.live.lookup import UrlFinder
 from embeddings.model.signals import SignalEncoders, load_signal_encoders
 from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
 from service.auth import is_writer
+from service.console import router as console_router
 from service.errors import install_error_handlers
 from service.guards import StrictUtf8
+from service.html_routes import router as html_router
+from service.lookup_routes import router as lookup_router
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.response_cache import CachedLists
@@ -70,7 +74,12 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
     )
     app.state.settings = settings
     app.state.metrics = Metrics(lambda: live.loaded if (live := getattr(app.state, "live", None)) else None)
+    app.state.urls = UrlFinder()  # the bundle's URLs, hashed at the first lookup by URL
     install_error_handlers(app)
+    app.include_router(html_router)  # before `router`, whose GET /v1/articles/{id} takes any path
+    app.include_router(lookup_router)
+    if settings.console:
+        app.include_router(console_router)
     app.include_router(router)
     app.include_router(write_router)
     app.add_middleware(StrictUtf8)

@@ -1,13 +1,13 @@
 """Rendered related lists of indexed articles, kept across the writes that cannot change them.
 
-An entry is the response body of `GET /v1/articles/{id}/related` for one normalized query, made from
-one snapshot. What a write can change is known from the list's candidates (ranking/pool.py): the rows
-they were drawn from, and the main cosine an article needs to enter them. When a write makes the next
-snapshot, an entry is dropped if the write touches its article, one of those rows, or puts an article
-at least that near; the others are carried over to the new snapshot unchanged. A new bundle, a change
-of the corpus's date range (the date window of undated articles) or a scorer with the lexical signal
-(whose candidates the cosine does not bound) drop every entry, and so does a delete or replace of a
-bundle article when the bundle's index is approximate (HNSW).
+An entry is the response body of `GET /v1/articles/{id}/related` (or `related.html`, the same list as
+HTML) for one query string, made from one snapshot. What a write can change is known from the list's
+candidates (ranking/pool.py): the rows they were drawn from, and the main cosine an article needs to
+enter them. When a write makes the next snapshot, an entry is dropped if the write touches its
+article, one of those rows, or puts an article at least that near; the others are carried over to the
+new snapshot unchanged. A new bundle, a change of the corpus's date range (the date window of undated
+articles) or a scorer with the lexical signal (whose candidates the cosine does not bound) drop every
+entry, and so does a delete or replace of a bundle article when the bundle's index is approximate (HNSW).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def _entry(snapshot: Snapshot, body: bytes, article_id: str, listing: Listing) -
 
 
 class CachedLists:
-    """Pure ASGI middleware: a related list already rendered for the served snapshot goes out at once.
+    """Pure ASGI middleware: a related list (JSON or HTML) rendered for the served snapshot goes out at once.
 
     The key is the request's raw path and query string, as the route stored it; anything else (a
     miss, another route, no bundle yet) goes on to the app. Cheaper than routing and validating the
@@ -159,10 +159,10 @@ class CachedLists:
         self.state = state  # the app's state: its `live` is set in the lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = _kind(scope["path"]) if scope["type"] == "http" else None
         if (
-            scope["type"] == "http"
+            kind is not None
             and scope["method"] == "GET"
-            and scope["path"].endswith("/related")
             and not _has_body(scope)  # one with a body goes on, to BodyLimit's 413 or the route
         ):
             live = getattr(self.state, "live", None)
@@ -172,8 +172,9 @@ class CachedLists:
                 loaded = await run_in_threadpool(live.current) if live.behind() else live.loaded
             body = None if loaded is None else live.responses.get(loaded.snapshot, list_key(scope))  # type: ignore[union-attr]
             if body is not None:
-                scope["route"] = RELATED_ROUTE  # for the access log and the metrics
-                headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+                route, kind_headers = kind
+                scope["route"] = route  # for the access log and the metrics
+                headers = [*kind_headers, (b"content-length", b"%d" % len(body))]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
@@ -199,3 +200,24 @@ class _Route:
 
 
 RELATED_ROUTE = _Route("/v1/articles/{article_id:path}/related")
+RELATED_HTML_ROUTE = _Route("/v1/articles/{article_id:path}/related.html")
+# The HTML list loads nothing but its pictures, and runs nothing.
+HTML_CSP = (
+    "default-src 'none'; img-src http: https:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+)
+HTML_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-security-policy", HTML_CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+]
+_KINDS = {
+    "/related": (RELATED_ROUTE, [(b"content-type", b"application/json")]),
+    "/related.html": (RELATED_HTML_ROUTE, HTML_HEADERS),
+}
+
+
+def _kind(path: str) -> tuple[_Route, list[tuple[bytes, bytes]]] | None:
+    """The route and headers of a list the cache may hold at `path` (an article's), or None."""
+    if not path.startswith("/v1/articles/"):
+        return None
+    return _KINDS.get(path[path.rfind("/") :])

@@ -31,6 +31,7 @@ MAX_EXCLUDE = 1000  # `exclude` ids (each at most MAX_ID_LENGTH characters)
 MAX_KEYWORDS = 100  # keywords of a written article
 MAX_KEYWORD_LENGTH = 200  # characters of a keyword
 RELATED_SUFFIX = "/related"  # GET /v1/articles/{id}/related: an id ending so could not be read back
+RELATED_SUFFIXES = (RELATED_SUFFIX, "/related.html")  # the list as JSON and as HTML
 ExcludedId = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)]
 Keyword = Annotated[str, StringConstraints(max_length=MAX_KEYWORD_LENGTH)]
 
@@ -175,12 +176,13 @@ def unpadded_id(value: str) -> str:
 
 
 def readable_id(value: str) -> str:
-    """Refuse ids ending in /related: GET /v1/articles/{id}/related is the related list, not the article."""
-    if value.endswith(RELATED_SUFFIX):
-        raise ValueError(
-            f"ids may not end in {RELATED_SUFFIX!r}: GET /v1/articles/{value} would be the related list "
-            f"of {value.removesuffix(RELATED_SUFFIX)!r}, so the article could not be read back"
-        )
+    """Refuse ids ending in /related or /related.html: GET /v1/articles/{id}/related is the related list."""
+    for suffix in RELATED_SUFFIXES:
+        if value.endswith(suffix):
+            raise ValueError(
+                f"ids may not end in {suffix!r}: GET /v1/articles/{value} would be the related list "
+                f"of {value.removesuffix(suffix)!r}, so the article could not be read back"
+            )
     return value
 
 

@@ -1,1 +1,1 @@
-"""Articles: the Article model, the text of an article that is embedded, archive readers. Uses: shared."""
+"""Articles: the Article model, its text, its canonical URL, its list's rules, readers. Uses: shared."""

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embeddings.articles.article import Article
+from embeddings.articles.rules import Rules
 from embeddings.errors import BuildError
 from embeddings.index.bundle import (
     INDEX_FILE,
@@ -58,6 +59,7 @@ def write_bundle(
     signal_specs: dict[str, dict[str, Any]],
     extra: dict[str, Any],
     lexical: LexicalIndex | None = None,
+    rules: Mapping[str, Rules] | None = None,
 ) -> tuple[Path, int]:
     """Write, check and publish a bundle of `articles` (row i + 1 each); return its path and size.
 
@@ -85,7 +87,7 @@ def write_bundle(
             lexical.save(staging)
         keys = Columns.keys_of([a.title for a in articles], [a.content_hash() for a in articles])
         np.save(staging / KEYS_FILE, keys, allow_pickle=False)
-        count = write_store(staging / STORE_FILE, zip(rowids.tolist(), articles, strict=True))
+        count = write_store(staging / STORE_FILE, zip(rowids.tolist(), articles, strict=True), rules)
         manifest: dict[str, Any] = {
             "version": version,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -192,6 +192,7 @@ def build_bundle(
                 "build_seconds": round(time.monotonic() - started, 3),
             },
             lexical,
+            folded.rules,
         )
 
     report = BuildReport(

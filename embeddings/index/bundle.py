@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from embeddings.articles.rules import Rules
 from embeddings.errors import BundleCorruptError, BundleMismatchError, BundleNotFoundError
 from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
@@ -117,6 +118,10 @@ class Bundle:
     def rowids_for(self, article_ids: Sequence[str]) -> list[int]:
         """FAISS ids of the given publisher ids (unknown ids are left out)."""
         return self.store.rowids_for(article_ids)
+
+    def rules_for(self, article_id: str) -> Rules | None:
+        """The editorial rules of `article_id`'s list, as the build folded them in."""
+        return self.store.rules_for(article_id)
 
     def eligible(self, filters: Filters) -> np.ndarray:
         """FAISS ids of the articles that pass `filters`."""

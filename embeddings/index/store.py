@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -158,6 +159,22 @@ class ArticleStore:
         marks = ",".join("?" * len(article_ids))
         rows = self._query(f"SELECT rowid FROM articles WHERE id IN ({marks})", list(article_ids))
         return [int(r[0]) for r in rows]
+
+    def urls(self, after: int = 0, limit: int = 10_000) -> list[tuple[int, str]]:
+        """(rowid, url) of up to `limit` articles with a URL past row `after`, in row order."""
+        # Read in chunks, each under the lock for a moment: a scan of a million rows must not hold it.
+        sql = "SELECT rowid, url FROM articles WHERE rowid > ? AND url IS NOT NULL ORDER BY rowid LIMIT ?"
+        return [(int(r), str(u)) for r, u in self._query(sql, (after, limit))]
+
+    def with_title(self, words: str, limit: int) -> list[StoredArticle]:
+        """Up to `limit` articles whose title holds `words` (ASCII letters in any case), newest first."""
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", words) + "%"
+        columns = self._columns.replace(" body,", " '' AS body,")
+        sql = (
+            f"SELECT {columns} FROM articles WHERE title LIKE ? ESCAPE '\\' "
+            "ORDER BY published_ts IS NULL, published_ts DESC, rowid LIMIT ?"
+        )
+        return [_row_to_article(r) for r in self._query(sql, (pattern, limit))]
 
     def all_ids(self) -> list[str]:
         """Every publisher id, in FAISS id order."""

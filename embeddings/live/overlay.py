@@ -12,94 +12,24 @@ their old arrays.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
+from embeddings.articles.rules import Rules
 from embeddings.articles.text import article_text
 from embeddings.index.bundle import Bundle
 from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
 from embeddings.index.lexical_index import cosines, truncated
 from embeddings.index.store import StoredArticle
+from embeddings.live.rows import OverlayRows, stored
 from embeddings.live.writes import Write
 from embeddings.model.lexical import LexicalModel
 from embeddings.vectors import LEX, MAIN
-
-
-def stored(article_rowid: int, write: Write) -> StoredArticle:
-    """The stored record of a put."""
-    a = write.article
-    assert a is not None
-    return StoredArticle(
-        rowid=article_rowid,
-        id=a.id,
-        title=a.title,
-        body=a.body,
-        url=a.url,
-        lang=a.lang,
-        published_at=a.published_at,
-        section=a.section,
-        keywords=a.keywords,
-        source=a.source,
-        content_hash=a.content_hash(),
-        image_url=a.image_url,
-        listed=a.listed,
-    )
-
-
-class _Rows:
-    """Growable column storage of overlay rows; rows [0, n) of a snapshot never change."""
-
-    def __init__(self, dims: dict[str, int], words: int, capacity: int = 64) -> None:
-        self.vectors = {name: np.zeros((capacity, d), dtype=np.float32) for name, d in dims.items()}
-        self.signatures = np.zeros((capacity, words), dtype=np.uint32)
-        self.columns = Columns.empty(capacity)
-        self.articles: list[StoredArticle] = []
-        self.lexical: list[sp.csr_matrix] = []  # one row per article, when the bundle has the signal
-
-    @property
-    def capacity(self) -> int:
-        return len(self.columns)
-
-    def grown(self, n: int, need: int) -> _Rows:
-        """Storage with room for `need` rows holding rows [0, n): self, or a copy twice as large."""
-        if need <= self.capacity:
-            return self
-        capacity = max(need, 2 * self.capacity)
-        bigger = _Rows(
-            {name: v.shape[1] for name, v in self.vectors.items()}, self.signatures.shape[1], capacity
-        )
-        for name, v in self.vectors.items():
-            bigger.vectors[name][:n] = v[:n]
-        bigger.signatures[:n] = self.signatures[:n]
-        bigger.columns = Columns.concat([self.columns.take(slice(0, n)), Columns.empty(capacity - n)])
-        bigger.articles = self.articles[:n]
-        bigger.lexical = self.lexical[:n]
-        return bigger
-
-    def put(self, at: int, article: StoredArticle, write: Write, lexical: sp.csr_matrix | None) -> None:
-        """Write one row at position `at` (past the end of every snapshot)."""
-        for name, v in self.vectors.items():
-            v[at] = write.vectors[name]
-        self.signatures[at] = write.signature
-        self.columns.put(
-            at,
-            article.lang,
-            article.section,
-            article.published_at,
-            article.title,
-            article.content_hash,
-            article.listed,
-        )
-        del self.articles[at:]
-        self.articles.append(article)
-        if lexical is not None:
-            del self.lexical[at:]
-            self.lexical.append(lexical)
 
 
 @dataclass(frozen=True)
@@ -107,7 +37,7 @@ class Snapshot:
     """The bundle with the writes after its build laid over it; immutable."""
 
     bundle: Bundle
-    rows: _Rows
+    rows: OverlayRows
     n: int  # overlay rows, live or replaced
     alive: np.ndarray  # bool [n]: overlay rows not replaced or deleted since
     ids: dict[str, int]  # live overlay article id -> row id
@@ -116,11 +46,12 @@ class Snapshot:
     last_seq: int  # the last write applied
     pending: int  # writes applied over the bundle (not folded into it yet)
     lexical_model: LexicalModel | None = None  # the bundle's IDF, which weighs the writes' lexical rows
+    rules: Mapping[str, Rules] = field(default_factory=dict)  # lists' rules written since (empty: cleared)
 
     @classmethod
     def of(cls, bundle: Bundle, dims: dict[str, int], last_seq: int = 0) -> Snapshot:
         """The bundle alone; `dims` are the dimensions of the signals writes carry."""
-        rows = _Rows(dims, bundle.reprints.shape[1])
+        rows = OverlayRows(dims, bundle.reprints.shape[1])
         empty = np.zeros(0, dtype=np.int64)
         model = None if bundle.lexical is None else LexicalModel(bundle.lexical.idf)
         return cls(bundle, rows, 0, np.zeros(0, dtype=bool), {}, empty, frozenset(), last_seq, 0, model)
@@ -142,7 +73,11 @@ class Snapshot:
         alive = np.zeros(self.n + len(puts), dtype=bool)
         alive[: self.n] = self.alive
         n = self.n
+        rules = dict(self.rules)
         for w in writes:
+            if w.op == "rules":
+                rules[w.article_id] = w.rules or Rules()
+                continue
             old = ids.pop(w.article_id, None)
             if old is not None:
                 alive[old - self.base - 1] = False
@@ -168,6 +103,7 @@ class Snapshot:
             max(self.last_seq, max(w.seq for w in writes)),
             self.pending + len(writes),
             self.lexical_model,
+            rules,
         )
 
     def _lexical_row(self, write: Write) -> sp.csr_matrix | None:
@@ -212,6 +148,13 @@ class Snapshot:
         if article_id in self.dropped:
             return None
         return self.bundle.store.get(article_id)
+
+    def rules_for(self, article_id: str) -> Rules | None:
+        """The editorial rules of `article_id`'s list (written since the build, or folded into it)."""
+        written = self.rules.get(article_id)
+        if written is not None:
+            return written or None
+        return self.bundle.rules_for(article_id)
 
     def get_many(self, rowids: Sequence[int]) -> dict[int, StoredArticle]:
         """The records lists are made of, by row id (deleted or replaced ones are left out)."""

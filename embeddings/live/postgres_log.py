@@ -29,7 +29,15 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
 from embeddings.errors import WriteLogError, WriteLogLostError, WriteLogUnavailableError
-from embeddings.live.writes import Write, decode, encode_signature, encode_vectors
+from embeddings.live.writes import (
+    LAST_OF_EACH,
+    SAME_KIND,
+    Write,
+    decode,
+    encode_payload,
+    encode_signature,
+    encode_vectors,
+)
 
 SCHEMA = "related_write_log"
 CHANNEL = "related_write_log"
@@ -42,7 +50,7 @@ CREATE SCHEMA IF NOT EXISTS {SCHEMA};
 CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.seq;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.writes (
     seq BIGINT PRIMARY KEY,
-    op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
+    op TEXT NOT NULL CHECK (op IN ('put', 'delete', 'rules')),
     id TEXT NOT NULL,
     article TEXT,
     signature BYTEA,
@@ -226,7 +234,7 @@ class PostgresWriteLog:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))  # commits in the order of numbers
         out = []
         for pos, w in enumerate(writes):
-            article = w.article.model_dump_json() if w.article is not None else None
+            article = encode_payload(w)
             row = conn.execute(
                 f"INSERT INTO {SCHEMA}.writes (seq, op, id, article, signature, batch, pos)"
                 f" VALUES (nextval('{SCHEMA}.seq'), %s, %s, %s, %s, %s, %s) RETURNING seq",
@@ -302,14 +310,14 @@ class PostgresWriteLog:
         if seq > 0:
             self._transaction(bump)
 
-    def folding(self) -> tuple[int, dict[str, Write]]:
-        """The last sequence number and the last write of each id up to it, read in one transaction."""
+    def folding(self) -> tuple[int, list[Write]]:
+        """The last sequence number and the last write of each id (and of its rules) up to it, at once."""
 
-        def read(conn: psycopg.Connection[Any]) -> tuple[int, dict[str, Write]]:
+        def read(conn: psycopg.Connection[Any]) -> tuple[int, list[Write]]:
             row = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.writes").fetchone()
             through = int(row[0]) if row else 0
-            where = f"seq IN (SELECT max(seq) FROM {SCHEMA}.writes WHERE seq <= %s GROUP BY id)"
-            return through, {w.article_id: w for w in _rows(conn, where, (through,))}
+            last = LAST_OF_EACH.format(writes=f"{SCHEMA}.writes", through="%s")
+            return through, _rows(conn, f"seq IN ({last})", (through,))
 
         return self._transaction(read)
 
@@ -323,7 +331,7 @@ class PostgresWriteLog:
             lambda c: (
                 c.execute(
                     f"DELETE FROM {SCHEMA}.writes w WHERE EXISTS"
-                    f" (SELECT 1 FROM {SCHEMA}.writes l WHERE l.id = w.id AND l.seq > w.seq)"
+                    f" (SELECT 1 FROM {SCHEMA}.writes l WHERE l.id = w.id AND l.seq > w.seq AND {SAME_KIND})"
                 ).rowcount
             )
         )

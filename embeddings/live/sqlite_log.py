@@ -16,14 +16,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from embeddings.errors import WriteLogError, WriteLogLostError
-from embeddings.live.writes import Write, decode, encode_signature, encode_vectors
+from embeddings.live.writes import (
+    LAST_OF_EACH,
+    SAME_KIND,
+    Write,
+    decode,
+    encode_payload,
+    encode_signature,
+    encode_vectors,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS writes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    op TEXT NOT NULL CHECK (op IN ('put', 'delete')),
+    op TEXT NOT NULL CHECK (op IN ('put', 'delete', 'rules')),
     id TEXT NOT NULL,
-    article TEXT,                   -- JSON of the article, for a put
+    article TEXT,                   -- JSON of the article for a put, of the rules for rules
     signature BLOB,                 -- its reprint signature (uint32), for a put
     written_at TEXT NOT NULL
 );
@@ -65,6 +73,7 @@ class SqliteWriteLog:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(SCHEMA)
+                self._allow_rules()
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
             else:
                 self._db.execute("PRAGMA query_only=ON")  # a build only reads the service's log
@@ -73,6 +82,32 @@ class SqliteWriteLog:
         except (OSError, sqlite3.Error) as exc:
             raise WriteLogError(f"cannot open the write log {path}: {exc}") from exc
         self._files = self._identity()
+
+    def _allow_rules(self) -> None:
+        """Let a log made before rules writes existed take them (its CHECK constraint names two ops).
+
+        SQLite's recipe for a changed CHECK constraint (lang_altertable.html, "Making Other Kinds Of
+        Table Schema Changes"): the schema's text is edited in place; no row on disk changes.
+        """
+        (sql,) = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'writes'"
+        ).fetchone()
+        if "'rules'" in sql:
+            return
+        (version,) = self._db.execute("PRAGMA schema_version").fetchone()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("PRAGMA writable_schema = ON")
+            self._db.execute(
+                "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'writes'",
+                (sql.replace("IN ('put', 'delete')", "IN ('put', 'delete', 'rules')"),),
+            )
+            self._db.execute(f"PRAGMA schema_version = {int(version) + 1}")
+            self._db.execute("PRAGMA writable_schema = OFF")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _holds_log(self) -> bool:
         found = self._db.execute(
@@ -121,7 +156,7 @@ class SqliteWriteLog:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 for w in writes:
-                    article = w.article.model_dump_json() if w.article is not None else None
+                    article = encode_payload(w)
                     cursor = self._db.execute(
                         "INSERT INTO writes (op, id, article, signature, written_at) VALUES (?,?,?,?,?)",
                         (w.op, w.article_id, article, encode_signature(w), now),
@@ -178,8 +213,8 @@ class SqliteWriteLog:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def folding(self) -> tuple[int, dict[str, Write]]:
-        """The last sequence number and the last write of each id up to it, read in one transaction."""
+    def folding(self) -> tuple[int, list[Write]]:
+        """The last sequence number and the last write of each id (and of its rules) up to it, at once."""
         with self._lock:
             self._db.execute("BEGIN")
             try:
@@ -198,9 +233,8 @@ class SqliteWriteLog:
             finally:
                 self._db.execute("COMMIT")
 
-    def _latest(self, through: int) -> dict[str, Write]:
-        where = "seq IN (SELECT max(seq) FROM writes WHERE seq <= ? GROUP BY id)"
-        return {w.article_id: w for w in self._rows(where, (through,))}
+    def _latest(self, through: int) -> list[Write]:
+        return self._rows(f"seq IN ({LAST_OF_EACH.format(writes='writes', through='?')})", (through,))
 
     def _rows(self, where: str, params: tuple[object, ...]) -> list[Write]:
         """The writes matching `where` (the caller holds the lock)."""
@@ -220,7 +254,7 @@ class SqliteWriteLog:
         """
         superseded = (
             "SELECT seq FROM writes w"
-            " WHERE EXISTS (SELECT 1 FROM writes l WHERE l.id = w.id AND l.seq > w.seq)"
+            f" WHERE EXISTS (SELECT 1 FROM writes l WHERE l.id = w.id AND l.seq > w.seq AND {SAME_KIND})"
         )
         with self._lock:
             try:

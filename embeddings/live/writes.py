@@ -10,16 +10,18 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from embeddings.articles.article import Article
+from embeddings.articles.rules import Rules
 from embeddings.articles.text import article_text
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.reprints import NO_SIGNATURE, signature
 
-Op = Literal["put", "delete"]
+Op = Literal["put", "delete", "rules"]
 
 
 @dataclass(frozen=True)
 class Write:
-    """One write: a put (insert or replace) carries the article, its vectors and reprint signature."""
+    """One write: a put (insert or replace) carries the article, its vectors and reprint signature;
+    a rules write, the editorial rules of the article's list (empty: cleared)."""
 
     op: Op
     article_id: str
@@ -28,6 +30,7 @@ class Write:
     specs: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     signature: np.ndarray = field(default_factory=lambda: NO_SIGNATURE)
     seq: int = 0  # assigned by the log
+    rules: Rules | None = None
 
 
 def puts(articles: Sequence[Article], encoders: SignalEncoders, batch_size: int = 32) -> list[Write]:
@@ -51,6 +54,18 @@ def puts(articles: Sequence[Article], encoders: SignalEncoders, batch_size: int 
 def delete(article_id: str) -> Write:
     """A delete of `article_id` (recorded even if the id is unknown, so no rebuild brings it back)."""
     return Write("delete", article_id)
+
+
+def rules_write(article_id: str, rules: Rules) -> Write:
+    """A write of the rules of `article_id`'s list (empty rules clear them)."""
+    return Write("rules", article_id, rules=rules)
+
+
+def encode_payload(write: Write) -> str | None:
+    """What a log keeps in a write's `article` column: the article's JSON for a put, the rules' for rules."""
+    if write.article is not None:
+        return write.article.model_dump_json()
+    return write.rules.to_json() if write.rules is not None else None
 
 
 class WriteLog(Protocol):
@@ -77,8 +92,8 @@ class WriteLog(Protocol):
     def number_after(self, seq: int) -> None:
         """Number the next writes after `seq` at least (sequence numbers are never reused)."""
 
-    def folding(self) -> tuple[int, dict[str, Write]]:
-        """The last sequence number and the last write of each id up to it, read in one transaction."""
+    def folding(self) -> tuple[int, list[Write]]:
+        """The last sequence number and the last write of each id (and of its rules) up to it, at once."""
         ...
 
     def read(self, after: int = 0) -> list[Write]:
@@ -91,6 +106,11 @@ class WriteLog(Protocol):
 
     def close(self) -> None:
         """Release the log's connections."""
+
+
+# A rules write supersedes only the rules of its article; a put or a delete, only the article.
+SAME_KIND = "(l.op = 'rules') = (w.op = 'rules')"
+LAST_OF_EACH = "SELECT max(seq) FROM {writes} WHERE seq <= {through} GROUP BY id, op = 'rules'"
 
 
 def encode_vectors(write: Write) -> list[tuple[str, str, bytes]]:
@@ -118,6 +138,9 @@ def decode(
         specs.setdefault(seq, {})[name] = json.loads(spec)
     out = []
     for seq, op, ident, article, mark_bytes in rows:
+        if op == "rules":
+            out.append(Write("rules", ident, seq=seq, rules=Rules.from_json(article or "{}")))
+            continue
         if op == "delete" or article is None:
             out.append(Write("delete", ident, seq=seq))
             continue
@@ -138,16 +161,19 @@ class Folded:
     log_id: str | None  # which log: a new log numbers its writes from 1 again
     puts: list[Write]  # the last put of each id (their vectors can seed the embedding cache)
     deletes: int
+    rules: dict[str, Rules] = field(default_factory=dict)  # the lists' editorial rules, by article id
 
 
 def fold(articles: Sequence[Article], log: WriteLog | None) -> Folded:
     """Apply the log's last write of each id to `articles`: puts replace or add, deletes remove."""
     if log is None:
         return Folded(list(articles), 0, None, [], 0)
-    through, latest = log.folding()
+    through, last = log.folding()
+    latest = {w.article_id: w for w in last if w.op != "rules"}
+    rules = {w.article_id: w.rules for w in last if w.op == "rules" and w.rules}
     out = [latest[a.id].article if a.id in latest else a for a in articles]
     seen = {a.id for a in articles}
     out += [w.article for ident, w in latest.items() if ident not in seen]
     kept = [a for a in out if a is not None]  # deletes leave None behind
     puts = [w for w in latest.values() if w.op == "put"]
-    return Folded(kept, through, log.log_id, puts, len(latest) - len(puts))
+    return Folded(kept, through, log.log_id, puts, len(latest) - len(puts), rules)

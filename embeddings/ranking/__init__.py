@@ -1,1 +1,1 @@
-"""Lists from the vectors given: finder, scorer, policies, reprints. Uses: shared, index."""
+"""Lists from the vectors given: finder, scorer, policies, reprints, pins. Uses: shared, articles, index."""

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from embeddings.articles.rules import Rules
 from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
 from embeddings.index.store import StoredArticle
@@ -38,6 +39,10 @@ class Corpus(Protocol):
 
     def rowids_for(self, article_ids: Sequence[str]) -> list[int]:
         """Row ids of the given publisher ids (unknown ids are left out)."""
+        ...
+
+    def rules_for(self, article_id: str) -> Rules | None:
+        """The editorial rules of `article_id`'s list, or None."""
         ...
 
     def eligible(self, filters: Filters) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from embeddings.index.filters import Filters
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.corpus import Corpus
 from embeddings.ranking.listing import Hit, Listing, Origin, RelatedQuery
+from embeddings.ranking.pins import with_pins
 from embeddings.ranking.pool import Identities, Pool
 from embeddings.ranking.reprints import PERMUTATIONS, containment
 from embeddings.ranking.scorer import Scorer
@@ -78,6 +80,9 @@ class RelatedFinder:
         article = self.corpus.get(article_id)
         if article is None:
             raise ArticleNotFoundError(article_id)
+        rules = self.corpus.rules_for(article_id)
+        if rules:  # the pinned ones lead the list: not again among the ranked
+            query = replace(query, exclude=(*query.exclude, *rules.block, *rules.pin))
         rowids = np.array([article.rowid])
         vectors: dict[str, Any] = {name: self.corpus.vectors(name, rowids)[0] for name in self.scorer.dense}
         if LEX in self.scorer.signals:
@@ -90,7 +95,22 @@ class RelatedFinder:
             article.published_at,
             self.corpus.signatures(rowids)[0],
         )
-        return article, self._related(vectors, query, origin)
+        listing = self._related(vectors, query, origin)
+        if rules and rules.pin:
+            listing = with_pins(listing, self._pinned(rules.pin, article, vectors[MAIN]), query.k)
+        return article, listing
+
+    def _pinned(self, pins: Sequence[str], article: StoredArticle, main: np.ndarray) -> list[Hit]:
+        """Hits of the pinned articles still there and listed; scored by their main cosine."""
+        found = [self.corpus.get(i) for i in pins]
+        kept = [a for a in found if a is not None and a.listed and a.id != article.id]
+        if not kept:
+            return []
+        cosines = self.corpus.vectors(MAIN, np.array([a.rowid for a in kept])) @ main
+        return [
+            Hit(a, float(c), {"pinned": float(i + 1)})
+            for i, (a, c) in enumerate(zip(kept, cosines, strict=True))
+        ]
 
     def for_vectors(self, vectors: Mapping[str, Any], query: RelatedQuery, origin: Origin) -> Listing:
         """The related list of an article that is not in the bundle, given its signal vectors.

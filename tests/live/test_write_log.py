@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 
 from benchmarks.pg_cluster import Cluster
 from embeddings.articles.article import Article
+from embeddings.articles.rules import Rules
+from embeddings.live.sqlite_log import SCHEMA as SQLITE_SCHEMA
 from embeddings.live.write_log import LogLocation, open_log
-from embeddings.live.writes import delete, fold, puts
+from embeddings.live.writes import delete, fold, puts, rules_write
 from tests.fakes import HashingEncoder, fake_signals
 
 NewLog = Callable[[], LogLocation]
@@ -87,4 +90,27 @@ def test_numbers_are_never_reused_and_compaction_keeps_the_last_of_each_id(new_l
     reader = open_log(location, create=False)
     assert reader.folding()[0] == 12 and [w.seq for w in reader.read(after=3)] == [12]
     reader.close()
+    log.close()
+
+
+def test_rules_writes_are_kept_apart_from_the_article_they_rule(new_log: NewLog) -> None:
+    log = open_log(new_log())
+    log.append([rules_write("a", Rules(("b", "c"), ("d",))), delete("a")])  # the delete keeps a's rules
+    log.append([rules_write("b", Rules(("a",))), rules_write("b", Rules())])
+    assert log.compact() == 1  # b's first rules, superseded by its second; a's survive a's delete
+    folded = fold([Article(id="a", title="t"), Article(id="b", title="u")], log)
+    assert [a.id for a in folded.articles] == ["b"] and folded.rules == {"a": Rules(("b", "c"), ("d",))}
+    assert next(w.rules for w in log.read() if w.op == "rules") == Rules(("b", "c"), ("d",))
+    log.close()
+
+
+def test_a_log_made_before_rules_writes_takes_them(tmp_path: Path) -> None:
+    path = tmp_path / "writes.sqlite"
+    with sqlite3.connect(path) as db:  # the schema of a log made by the version before
+        db.executescript(SQLITE_SCHEMA.replace("IN ('put', 'delete', 'rules')", "IN ('put', 'delete')"))
+        db.execute("INSERT INTO meta VALUES ('log_id', 'old')")
+        db.execute("INSERT INTO writes (op, id, written_at) VALUES ('delete', 'x', '2026-01-01')")
+    log = open_log(path)
+    assert [w.seq for w in log.append([rules_write("y", Rules(("z",)))])] == [2]
+    assert [w.op for w in log.read()] == ["delete", "rules"] and log.log_id == "old"
     log.close()
