@@ -27,6 +27,7 @@ from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.response_cache import CachedLists
 from service.routes import router
+from service.rules_routes import router as rules_router
 from service.state import LiveBundle
 from service.write_routes import router as write_router
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
     app.include_router(lookup_router)
     if settings.console:
         app.include_router(console_router)
+    app.include_router(rules_router)  # before `router` and writes: /v1/articles/{id} takes any path
     app.include_router(router)
     app.include_router(write_router)
     app.add_middleware(StrictUtf8)

@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embeddings.articles.article import Article
+from embeddings.articles.rules import Rules
 from embeddings.errors import BundleCorruptError
 from embeddings.index.columns import Columns
 from embeddings.index.filters import Filters
@@ -39,6 +40,10 @@ CREATE TABLE articles (
 CREATE INDEX articles_lang ON articles(lang);
 CREATE INDEX articles_section ON articles(section);
 CREATE INDEX articles_published ON articles(published_ts);
+CREATE TABLE rules (                -- the editorial rules of lists, folded in from the write log
+    id TEXT PRIMARY KEY,            -- the article whose list they rule
+    rules TEXT NOT NULL             -- JSON {"pin": [ids], "block": [ids]}
+);
 """
 _CHUNK = 900
 _COLUMNS = "rowid, id, title, body, url, lang, published_at, section, keywords, source, content_hash"
@@ -88,8 +93,10 @@ def _row_to_article(row: tuple[Any, ...]) -> StoredArticle:
     )
 
 
-def write_store(path: Path, articles: Iterable[tuple[int, Article]]) -> int:
-    """Create a new store at `path` holding (rowid, article) pairs; return the count."""
+def write_store(
+    path: Path, articles: Iterable[tuple[int, Article]], rules: Mapping[str, Rules] | None = None
+) -> int:
+    """Create a new store at `path` holding (rowid, article) pairs and lists' rules; return the count."""
     conn = sqlite3.connect(path)
     try:
         conn.executescript(SCHEMA)
@@ -114,6 +121,9 @@ def write_store(path: Path, articles: Iterable[tuple[int, Article]]) -> int:
         )
         with conn:
             conn.executemany(_INSERT, rows)
+            conn.executemany(
+                "INSERT INTO rules VALUES (?, ?)", [(i, r.to_json()) for i, r in (rules or {}).items()]
+            )
         (count,) = conn.execute("SELECT count(*) FROM articles").fetchone()
         return int(count)
     finally:
@@ -138,6 +148,8 @@ class ArticleStore:
         except sqlite3.DatabaseError as exc:
             raise BundleCorruptError(f"cannot read the article store {path}: {exc}") from exc
         self._listed = "listed" if "listed" in names else "1"  # a store of bundle format 3
+        self._has_rules = bool(self._query("SELECT 1 FROM sqlite_master WHERE name = 'rules'"))
+        self._rules: dict[str, Rules] | None = None
         self._columns = _COLUMNS if "image_url" in names else _COLUMNS_3
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -151,6 +163,13 @@ class ArticleStore:
         """The article with the publisher's id `article_id`, or None."""
         rows = self._query(f"SELECT {self._columns} FROM articles WHERE id = ?", (article_id,))
         return _row_to_article(rows[0]) if rows else None
+
+    def rules_for(self, article_id: str) -> Rules | None:
+        """The editorial rules of `article_id`'s list, or None (all of them read at the first call)."""
+        if self._rules is None:
+            rows = self._query("SELECT id, rules FROM rules") if self._has_rules else []
+            self._rules = {str(i): Rules.from_json(str(text)) for i, text in rows}
+        return self._rules.get(article_id)
 
     def rowids_for(self, article_ids: Sequence[str]) -> list[int]:
         """FAISS ids of the given publisher ids (unknown ids are left out)."""
