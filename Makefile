@@ -8,7 +8,7 @@ BUNDLES ?= var/bundles
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo build serve test lint bench load clean
+.PHONY: install demo build serve test lint bench load screenshots clean
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 ## The main job on the embedded default: build the sample corpus with the bundled model, then serve it
 ## on loopback, with the demo's API key for writes unless RELATED_API_KEYS is set.
 demo: build
-	RELATED_API_KEYS="$${RELATED_API_KEYS:-demo-key}" \
+	RELATED_API_KEYS="$${RELATED_API_KEYS:-demo-key}" RELATED_CONSOLE="$${RELATED_CONSOLE:-true}" \
 	  $(BIN)/related-articles serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
 
 build: $(STAMP)
@@ -49,6 +49,10 @@ bench: $(STAMP)
 
 load: $(STAMP)
 	$(BIN)/python -m benchmarks.load_run --bundles $(BUNDLES)
+
+## PNGs of the HTML list, the widget on a page and the console, in Arabic and English (Debian's chromium).
+screenshots: build
+	$(BIN)/python -m benchmarks.screenshots --bundles $(BUNDLES) --out var/screenshots
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
