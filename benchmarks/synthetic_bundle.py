@@ -7,13 +7,15 @@ and section) under a new id and a title made unique. Every signal vector is move
 and normalized again, as in `benchmarks/index_scale.py`, so that neighbourhoods look like the real
 data's; the reprint signature keeps a quarter of its values and draws the rest anew, so that copies
 are not taken for reprints of each other. The bundle is written, checked and published like a
-build's (index kind by size, precomputed neighbours). Then serve it, or run
+build's (index kind by size, precomputed neighbours), without the lexical signal (its rows would take
+about 8 KB an article, and the shipped scorer does not use them). Then serve it, or run
 `benchmarks.related_latency` on it.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from embeddings.articles.article import Article
 from embeddings.build.bundle_writer import write_bundle
 from embeddings.index.publish import build_lock, load_current, new_version
 from embeddings.settings import Settings
-from embeddings.vectors import ModelSpec
+from embeddings.vectors import LEX, ModelSpec
 
 
 def main() -> None:
@@ -41,6 +43,8 @@ def main() -> None:
         "--body-chars", type=int, default=300, help="bodies are cut here (lists never read them)"
     )
     args = parser.parse_args()
+    # The bundle writer's steps (the neighbours' time) are logged: a 1M bundle takes minutes.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     real = load_current(args.bundles)
     rng = np.random.default_rng(args.seed)
@@ -64,6 +68,7 @@ def main() -> None:
     reprints = real.reprints[source - 1].copy()
     redraw = rng.random(reprints.shape) < 0.75
     reprints[redraw] = rng.integers(0, 2**32 - 1, int(redraw.sum()), dtype=np.uint32)
+    print(f"{args.size} articles and their vectors made ({time.perf_counter() - started:.0f} s)", flush=True)
     settings = Settings(bundles=args.out, index_kind="auto")
     with build_lock(args.out):
         final, count = write_bundle(
@@ -73,7 +78,7 @@ def main() -> None:
             signals,
             reprints,
             ModelSpec(**real.manifest["model"]),
-            real.manifest["signals"],
+            {name: spec for name, spec in real.manifest["signals"].items() if name != LEX},
             {"synthetic": {"from": real.version, "noise": args.noise, "seed": args.seed}},
         )
     real.close()

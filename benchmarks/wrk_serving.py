@@ -7,12 +7,20 @@ serve` on a private copy of the bundles; runs `wrk -t1 -cN --latency` against th
 the related route over every article id (each id in turn, after one warm-up pass), and both with one
 client (for p99 related / p99 healthz); and sums the proportional set size (PSS) of the server's
 processes. Needs wrk (Debian: apt-get install wrk).
+
+Each server is measured once its processes have gone idle (every worker has loaded its model and
+bundle), and its copy is deleted after it. Rendered lists are cached (RELATED_RESPONSE_CACHE, 10,000 by
+default): the warm-up renders the first ids only, as many as it reaches (printed), and the measured
+pass starts again from the first id, so on a large corpus it is mostly lists made anew. `--hot N`
+cycles over the N most recent articles instead (the stories being read on a news site), warmed for
+long enough that every worker has rendered them (about 150 new lists a second per worker here).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -50,6 +58,7 @@ def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 
     def percentile(p: str) -> float:
@@ -58,6 +67,7 @@ def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -
 
     return {
         "rps": rate,
+        "requests": requests,
         "p50_ms": percentile("50"),
         "p99_ms": percentile("99"),
         "errors": int(errors.group(1)) if errors else 0,
@@ -74,10 +84,55 @@ def pss_mb(pid: int) -> float:
     return total / 1024
 
 
-def _ids(bundles: Path) -> list[str]:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time used so far by `pid` and its children (user and system)."""
+    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    ticks = 0
+    for p in [pid, *(int(c) for c in done.stdout.split())]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(pid: int, timeout: float, window: float = 2.0) -> None:
+    """Wait until the processes of `pid` use under a tenth of a core over `window` seconds.
+
+    `/readyz` answers once one worker is ready; the others may still be loading their model and bundle.
+    """
+    deadline = time.monotonic() + timeout
+    last = _cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = _cpu_seconds(pid)
+        if now - last < 0.1 * window:
+            return
+        last = now
+
+
+def _ready(server: Server, timeout: float) -> None:
+    """Wait for 200 on `/readyz`; raise with the log's tail at once if the server logs an error."""
+    deadline = time.monotonic() + timeout
+    while server.wait(200, 5) != 200:
+        ended = server.process.poll() is not None
+        if ended or '"level": "error"' in server.log_text() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not get ready:\n{server.log_text()[-3000:]}")
+
+
+def _ids(bundles: Path, hot: int | None = None) -> list[str]:
     store = (bundles / "current").resolve() / "articles.sqlite"
     with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
-        return [row[0] for row in db.execute("SELECT id FROM articles ORDER BY rowid")]
+        if hot is None:
+            return [row[0] for row in db.execute("SELECT id FROM articles ORDER BY rowid")]
+        newest = "SELECT id FROM articles ORDER BY published_ts IS NULL, published_ts DESC, rowid LIMIT ?"
+        return [row[0] for row in db.execute(newest, (hot,))]
+
+
+def ratio(results: dict[str, dict[str, float]], route: str, tag: str, base: str, field: str) -> float:
+    """`field` of `route` at `tag` over the same at `base`."""
+    return results[f"{route}, {tag}"][field] / results[f"{route}, {base}"][field]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1", help="comma-separated worker counts, e.g. 1,2")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--hot", type=int, help="cycle over the N most recent articles only (warmed)")
+    parser.add_argument(
+        "--start-timeout", type=float, default=900, help="seconds a server may take to load (1M: minutes)"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -100,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab(args.bundles, args.cache_dir or Settings().cache_dir, root)
     extra = dict(e.split("=", 1) for e in args.env)
     ids_file = root / "ids.txt"
-    ids_file.write_text("\n".join(_ids(args.bundles)) + "\n", encoding="utf-8")
+    ids = _ids(args.bundles, args.hot)
+    ids_file.write_text("\n".join(ids) + "\n", encoding="utf-8")
     script = root / "related.lua"
     script.write_text(LUA % ids_file, encoding="utf-8")
     (root / "bare.py").write_text(BARE_APP, encoding="utf-8")
@@ -110,22 +170,39 @@ def main(argv: list[str] | None = None) -> int:
         cwd=root,
     )
     results: dict[str, dict[str, float]] = {}
+    notes: list[str] = []
     c = args.connections
     try:
         time.sleep(1)
         results["bare ASGI"] = _wrk(f"http://127.0.0.1:{bare_port}/", args.seconds, c)
         for workers in [int(w) for w in args.workers.split(",")]:
             env = {"RELATED_LOG_LEVEL": "warning", **extra, "RELATED_WORKERS": str(workers)}
-            server: Server = lab.start(lab.copy(), **env).ready()
-            time.sleep(2 * workers)  # every worker loads its model and bundle
+            started = time.monotonic()
+            copy = lab.copy()
+            copied = time.monotonic()
+            server: Server = lab.start(copy, **env)
+            _ready(server, args.start_timeout)
+            ready = time.monotonic()
+            time.sleep(2 * workers)
+            _settle(server.process.pid, args.start_timeout)  # every worker loads its model and bundle
+            idle = time.monotonic()
             tag = f"{workers} worker{'s' if workers > 1 else ''}"
-            _wrk(server.url, max(2, args.seconds // 2), c, script)  # every list rendered once
+            warming = max(2, args.seconds // 2)
+            if args.hot:  # every worker renders every hot list, at some 150 new lists a second each
+                warming = max(warming, round(2 * workers * len(ids) / 150))
+            warm = _wrk(server.url, warming, c, script)
+            notes.append(
+                f"{tag}: bundles copied in {copied - started:.0f} s; ready {ready - copied:.0f} s and idle "
+                f"{idle - copied:.0f} s after start; warm-up {warm['requests']:.0f} requests over "
+                f"{len(ids)} ids"
+            )
             results[f"/healthz, {tag}"] = _wrk(f"{server.url}/healthz", args.seconds, c)
             results[f"related, {tag}"] = _wrk(server.url, args.seconds, c, script)
             results[f"/healthz, {tag}, 1 client"] = _wrk(f"{server.url}/healthz", args.seconds, 1)
             results[f"related, {tag}, 1 client"] = _wrk(server.url, args.seconds, 1, script)
             results[f"memory, {tag}"] = {"pss_mb": pss_mb(server.process.pid)}
             server.stop()
+            shutil.rmtree(copy, ignore_errors=True)  # a 1M bundle's copy takes gigabytes
     finally:
         bare.terminate()
         lab.close()
@@ -144,8 +221,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{related['rps'] / results['bare ASGI']['rps']:.3f}, p99 related / p99 /healthz (1 client) "
             f"{one['p99_ms'] / base['p99_ms']:.2f}"
         )
+    counts = [int(w) for w in args.workers.split(",")]
+    first = f"{counts[0]} worker{'s' if counts[0] > 1 else ''}"
+    for workers in counts[1:]:
+        tag = f"{workers} workers"
+        print(
+            f"{tag} / {first}: related req/s {ratio(results, 'related', tag, first, 'rps'):.2f}, /healthz "
+            f"req/s {ratio(results, '/healthz', tag, first, 'rps'):.2f}, "
+            f"PSS {ratio(results, 'memory', tag, first, 'pss_mb'):.2f}"
+        )
+    for note in notes:
+        print(note)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps({**results, "notes": notes}, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
