@@ -286,10 +286,10 @@ def fold_of(group: str, folds: int) -> int:
     return int(hashlib.sha256(group.encode()).hexdigest(), 16) % folds
 
 
-def cross_validate(
+def out_of_fold(
     pairs: Sequence[ScoredPair], cosines: Mapping[str, np.ndarray], kind: str = "curves", folds: int = 5
-) -> dict[str, Any]:
-    """Correlations of out-of-fold scores: each fold scored by a scorer fitted on the other folds."""
+) -> np.ndarray:
+    """Each pair's relatedness by a scorer of `kind` fitted on the other folds (by pair group)."""
     fold = np.array([fold_of(p.group, folds) for p in pairs])
     scores = np.zeros(len(pairs))
     for f in range(folds):
@@ -299,7 +299,14 @@ def cross_validate(
         train_pairs = [p for p, t in zip(pairs, train, strict=True) if t]
         config = FITS[kind](train_pairs, {n: c[train] for n, c in cosines.items()}, "cv", "")
         scores[test] = Scorer(config).combine({n: c[test] for n, c in cosines.items()})
-    result = correlations(pairs, scores)
+    return scores
+
+
+def cross_validate(
+    pairs: Sequence[ScoredPair], cosines: Mapping[str, np.ndarray], kind: str = "curves", folds: int = 5
+) -> dict[str, Any]:
+    """Correlations of out-of-fold scores: each fold scored by a scorer fitted on the other folds."""
+    result = correlations(pairs, out_of_fold(pairs, cosines, kind, folds))
     result["folds"] = folds
     result["kind"] = kind
     return result
