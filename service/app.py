@@ -29,6 +29,7 @@ from service.response_cache import CachedLists
 from service.routes import router
 from service.rules_routes import router as rules_router
 from service.state import LiveBundle
+from service.story_routes import router as story_router
 from service.write_routes import router as write_router
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
     app.include_router(lookup_router)
     if settings.console:
         app.include_router(console_router)
+    app.include_router(story_router)  # before `router`: its /v1/articles/{id} would take .../story
     app.include_router(rules_router)  # before `router` and writes: /v1/articles/{id} takes any path
     app.include_router(router)
     app.include_router(write_router)

@@ -31,8 +31,8 @@ MAX_EXCLUDE = 1000  # `exclude` ids (each at most MAX_ID_LENGTH characters)
 MAX_KEYWORDS = 100  # keywords of a written article
 MAX_KEYWORD_LENGTH = 200  # characters of a keyword
 RELATED_SUFFIX = "/related"  # GET /v1/articles/{id}/related: an id ending so could not be read back
-# Paths under an article: its list as JSON and as HTML, its rules.
-RELATED_SUFFIXES = (RELATED_SUFFIX, "/related.html", "/rules")
+# Paths under an article: its list as JSON and as HTML, its story, its rules.
+RELATED_SUFFIXES = (RELATED_SUFFIX, "/related.html", "/story", "/rules")
 ExcludedId = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)]
 Keyword = Annotated[str, StringConstraints(max_length=MAX_KEYWORD_LENGTH)]
 
@@ -177,11 +177,11 @@ def unpadded_id(value: str) -> str:
 
 
 def readable_id(value: str) -> str:
-    """Refuse ids ending in /related, /related.html or /rules: GET /v1/articles/{id}/related is the list."""
+    """Refuse ids ending in /related, /related.html, /story or /rules: those paths are the article's."""
     for suffix in RELATED_SUFFIXES:
         if value.endswith(suffix):
             raise ValueError(
-                f"ids may not end in {suffix!r}: GET /v1/articles/{value} would be the list or rules "
+                f"ids may not end in {suffix!r}: GET /v1/articles/{value} would be the list, story or rules "
                 f"of {value.removesuffix(suffix)!r}, so the article could not be read back"
             )
     return value
