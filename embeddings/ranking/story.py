@@ -3,7 +3,8 @@
 The candidates are the finder's (precomputed neighbours or FAISS, filters, `listed`, the article's own
 copies set aside), ranked by the scorer's relatedness alone: no freshness, language or diversity
 term. Those at or above the threshold are the story; reprints collapse as in a related list, and each
-group of reprints is shown by its earliest member, the others in its `copies`.
+group of reprints is shown by its earliest member, the others in its `copies`. The article's editorial
+blocks hold; its pins lead its list, not its story.
 """
 
 from __future__ import annotations
@@ -116,10 +117,14 @@ def story_of(finder: RelatedFinder, article_id: str, query: StoryQuery) -> Story
     records = _records(finder, copy_ids)
     own = [article, *(records[c] for c in listing.copies if c in records)]
     groups = [_Group(own, {article.id: 1.0})]
-    for hit in listing.hits:  # most related first
+    for hit in listing.hits:  # an editor's pins first (not ranked, no relatedness), then most related first
         members = [hit.article, *(records[c] for c in hit.copies if c in records)]
-        groups.append(_Group(members, {hit.article.id: hit.parts["relatedness"]}))
+        known = {hit.article.id: hit.parts["relatedness"]} if "relatedness" in hit.parts else {}
+        groups.append(_Group(members, known))
     _score_members(finder, article, groups)
+    # A pin does not lead a story: a pinned article is in it only if it is of it, in its place.
+    rest = sorted(groups[1:], key=lambda g: -g.relatedness[g.members[0].id])
+    groups = [groups[0], *(g for g in rest if g.relatedness[g.members[0].id] >= query.threshold)]
     dated = [g for g in groups if g.lead().published_at is not None]
     first = min(dated, key=lambda g: _order(g.lead(), g.relatedness[g.lead().id]), default=None)
     # A long story keeps the article, its first report, and the most related others.

@@ -160,3 +160,17 @@ def test_an_id_ending_in_story_is_refused(fake_client: TestClient) -> None:
     response = fake_client.put("/v1/articles/s-fr/story", json=body, headers={"Authorization": "Bearer k"})
     assert response.status_code == 422 and "/story" in response.json()["error"]["message"]
     assert _story(fake_client, "s-fr")["article"]["id"] == "s-fr"  # the story route, not an article
+
+
+def test_an_editors_blocks_hold_and_pins_do_not_lead(fake_client: TestClient) -> None:
+    key = {"Authorization": "Bearer k"}
+    rules = {"pin": ["o-bank", "s-undated"], "block": ["s-wire"]}
+    assert fake_client.put("/v1/articles/s-fr/rules", json=rules, headers=key).status_code == 200
+    try:
+        story = _story(fake_client, "s-fr")["story"]
+        # The wire report blocked, its reprint leads; the unrelated pin is out, the related one in its place.
+        assert [i["id"] for i in story] == ["s-reprint", "s-fr", "s-undated"]
+        assert story[0]["first_report"] and story[2]["relatedness"] >= 0.5
+    finally:
+        assert fake_client.delete("/v1/articles/s-fr/rules", headers=key).status_code == 200
+    assert [i["id"] for i in _story(fake_client, "s-fr")["story"]] == ["s-wire", "s-fr", "s-undated"]
