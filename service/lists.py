@@ -19,8 +19,9 @@ from embeddings.ranking.listing import Listing
 from embeddings.ranking.policy import ListPolicy
 from embeddings.settings import Settings
 from service.deps import ExcludeDep, ExplainDep, FiltersDep, KDep, LoadedDep, PolicyDep, excluded_ids
+from service.loaded import Loaded
 from service.metrics import Metrics
-from service.schemas import ArticleRef, RelatedItem, RelatedResponse
+from service.schemas import ArticleRef, ListRules, RelatedItem, RelatedResponse
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,18 @@ def related_list(
         related=[RelatedItem.from_hit(h, options.explain) for h in listing.hits],
         bundle=loaded.bundle.version,
         scorer=loaded.finder.scorer.name,
+        rules=_rules(loaded, article.id) if options.explain else None,
     )
     return article, listing, response
+
+
+def _rules(loaded: Loaded, article_id: str) -> ListRules:
+    """The rules `article_id`'s list was made with, as explain reports them."""
+    rules = loaded.snapshot.rules_for(article_id)
+    if rules is None:
+        return ListRules(pin=[], block=[])
+    pins = [i for i in rules.pin if (found := loaded.snapshot.get(i)) is not None and found.listed]
+    return ListRules(pin=pins, block=list(rules.block))
 
 
 async def _url_finder(request: Request) -> UrlFinder:

@@ -19,27 +19,22 @@ from service.auth import is_writer
 from service.deps import (
     NOT_JSON,
     EncodersDep,
-    ExcludeDep,
-    ExplainDep,
-    FiltersDep,
     JsonBody,
-    KDep,
     LiveDep,
     LoadedDep,
     MetricsDep,
     PolicyDep,
     SettingsDep,
     as_utc,
-    excluded_ids,
     known_parameters,
     make_filters,
 )
 from service.errors import public_message
+from service.lists import OptionsDep, related_list
 from service.response_cache import list_key
 from service.schemas import (
     ID_PATTERN,
     ArticleOut,
-    ArticleRef,
     ErrorResponse,
     Health,
     IndexInfo,
@@ -82,33 +77,13 @@ def related_for_article(
     loaded: LoadedDep,
     live: LiveDep,
     settings: SettingsDep,
-    filters: FiltersDep,
-    policy: PolicyDep,
+    options: OptionsDep,
     metrics: MetricsDep,
-    k: KDep = None,
-    exclude: ExcludeDep = None,
-    explain: ExplainDep = False,
 ) -> Response:
     """Articles related to an indexed article, best first; never the article itself or a copy of it."""
-    query = RelatedQuery(
-        k=k or settings.default_k, filters=filters, exclude=excluded_ids(exclude), policy=policy
-    )
     # A list rendered already was answered by CachedLists, before routing: this one is made anew.
-    article, listing = loaded.finder.listing(article_id, query)
-    if len(listing.hits) < query.k:
-        metrics.short_lists.inc()  # counted once per list made, not per answer from the cache
-    body = bytes(
-        _json(
-            RelatedResponse(
-                article=ArticleRef(
-                    id=article.id, title=article.title, url=article.url, copies=list(listing.copies)
-                ),
-                related=[RelatedItem.from_hit(h, explain) for h in listing.hits],
-                bundle=loaded.bundle.version,
-                scorer=loaded.finder.scorer.name,
-            )
-        ).body
-    )
+    article, listing, response = related_list(loaded, settings, metrics, article_id, options)
+    body = bytes(_json(response).body)
     live.responses.put(loaded.snapshot, list_key(request.scope), body, article.id, listing)
     return Response(body, media_type="application/json")
 

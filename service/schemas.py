@@ -84,6 +84,13 @@ class RelatedItem(BaseModel):
         )
 
 
+class ListRules(BaseModel):
+    """The editorial rules a list was made with (see PUT /v1/articles/{id}/rules)."""
+
+    pin: list[str] = Field(description="Pinned ids, in order (those deleted or unlisted since are left out).")
+    block: list[str] = Field(description="Ids kept out of the list.")
+
+
 class RelatedResponse(BaseModel):
     """A related list."""
 
@@ -91,6 +98,9 @@ class RelatedResponse(BaseModel):
     related: list[RelatedItem]
     bundle: str = Field(description="Version of the bundle that answered.")
     scorer: str = Field(description="Name of the scorer that ranked the list.")
+    rules: ListRules | None = Field(
+        None, description="With explain=true, for an article's list: the editorial rules applied to it."
+    )
 
 
 class ArticleOut(BaseModel):

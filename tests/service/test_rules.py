@@ -54,8 +54,10 @@ def test_pins_lead_in_order_blocks_never_show_and_other_lists_keep_theirs(settin
         after = _ids(client, "a04")
         assert after[:2] == pins and not set(blocked) & set(after) and len(after) == 6
         assert _ids(client, "a04", k=1) == ["a13"]
-        items = client.get("/v1/articles/a04/related", params={"explain": "true"}).json()["related"]
-        assert [i["explain"].get("pinned") for i in items[:3]] == [1.0, 2.0, None]
+        explained = client.get("/v1/articles/a04/related", params={"explain": "true"}).json()
+        assert [i["explain"].get("pinned") for i in explained["related"][:3]] == [1.0, 2.0, None]
+        assert explained["rules"] == {"pin": pins, "block": blocked}
+        assert client.get("/v1/articles/a04/related").json()["rules"] is None
         assert _ids(client, "a08") == other  # rules are the list's own
         assert client.get("/v1/articles/a04/rules", headers=AUTH).json()["block"] == blocked
         assert client.delete("/v1/articles/a04/rules", headers=AUTH).status_code == 200
