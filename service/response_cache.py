@@ -108,7 +108,8 @@ class ResponseCache:
         if not self._entries:
             return []
         ids = {w.article_id for w in writes}
-        old_rows = set(old.rowids_for(sorted(ids)))
+        # A rules write changes its article's own list alone: its article's row is no candidate's news.
+        old_rows = set(old.rowids_for(sorted({w.article_id for w in writes if w.op != "rules"})))
         if old.bundle.manifest.get("index", {}).get("kind") == "hnsw" and any(
             r <= old.base for r in old_rows
         ):

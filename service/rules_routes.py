@@ -76,10 +76,11 @@ def checked(snapshot: Snapshot, article_id: str, body: RulesIn) -> Rules:
     both = sorted(set(body.pin) & set(body.block))
     if both:
         raise InvalidQueryError(f"ids both pinned and blocked: {both[:10]}")
-    unknown = [i for i in (*body.pin, *body.block) if snapshot.get(i) is None]
+    found = {i: snapshot.get(i) for i in (*body.pin, *body.block)}  # each id read once
+    unknown = [i for i, article in found.items() if article is None]
     if unknown:
         raise InvalidQueryError(f"unknown article ids: {unknown[:10]}")
-    unlisted = [i for i in body.pin if not (found := snapshot.get(i)) or not found.listed]
+    unlisted = [i for i in body.pin if not (article := found[i]) or not article.listed]
     if unlisted:
         raise InvalidQueryError(f"articles with listed=false cannot be pinned: {unlisted[:10]}")
     return Rules(tuple(body.pin), tuple(body.block))

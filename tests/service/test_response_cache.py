@@ -84,7 +84,14 @@ def test_cached_lists_are_the_lists_made_anew(clients: tuple[TestClient, TestCli
     before = len(responses._entries)
     _both(both, "PUT", "/v1/articles/far", json={"title": "zzqx vvkw", "body": "qqzx wwvk xxqz"})
     assert len(responses._entries) >= before - 3  # nothing near it: (nearly) every list stays cached
-    _same_everywhere(cached, plain, [i for i in ids if i != ids[9]])
+    listed = [i for i in ids if i != ids[9]]
+    _same_everywhere(cached, plain, listed)
+
+    # Editorial rules drop their article's own lists alone.
+    before = len(responses._entries)
+    _both(both, "PUT", f"/v1/articles/{ids[3]}/rules", json={"pin": [ids[40]], "block": [ids[4]]})
+    assert len(responses._entries) == before - len(VARIANTS)
+    _same_everywhere(cached, plain, listed)
 
 
 def test_a_cached_list_asked_with_a_body_is_still_refused(
