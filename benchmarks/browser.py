@@ -21,6 +21,17 @@ from typing import Any
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
+# An Arabic follow-up of ar-0006's story, with a picture: written over the sample bundle.
+FOLLOW_UP = {
+    "title": "النيابة تستجوب سائق موكب محافظ وادي صفا بعد محاولة الاغتيال",
+    "body": "استمعت النيابة العامة اليوم إلى إفادة سائق موكب محافظ وادي صفا الذي تعرض لإطلاق نار على طريق "
+    "السدر، في إطار التحقيق في محاولة الاغتيال.",
+    "lang": "ar",
+    "published_at": "2026-03-04T10:00:00+03:00",
+    "section": "politics",
+    "url": "https://almadina.example.com/politics/ar-live-1",
+}
+
 
 def unavailable() -> str | None:
     """Why the browser cannot run here, or None."""

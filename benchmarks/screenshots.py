@@ -16,18 +16,18 @@ from typing import Any
 
 import httpx
 
-from benchmarks.browser import chrome, copy_published, picture, serving, site, unavailable, wait_for
+from benchmarks.browser import (
+    FOLLOW_UP,
+    chrome,
+    copy_published,
+    picture,
+    serving,
+    site,
+    unavailable,
+    wait_for,
+)
 
 KEY = "screenshots"
-FOLLOW_UP = {
-    "title": "النيابة تستجوب سائق موكب محافظ وادي صفا بعد محاولة الاغتيال",
-    "body": "استمعت النيابة العامة اليوم إلى إفادة سائق موكب محافظ وادي صفا الذي تعرض لإطلاق نار على طريق "
-    "السدر، في إطار التحقيق في محاولة الاغتيال.",
-    "lang": "ar",
-    "published_at": "2026-03-04T10:00:00+03:00",
-    "section": "politics",
-    "url": "https://almadina.example.com/politics/ar-live-1",
-}
 PAGE = """<!doctype html>
 <html lang="{lang}" dir="{dir}"><head><meta charset="utf-8"><title>{title}</title>
 <style>body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}

@@ -10,23 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.browser import chrome, copy_published, picture, serving, site, unavailable
+from benchmarks.browser import FOLLOW_UP, chrome, copy_published, picture, serving, site, unavailable
 from embeddings.model.signals import SignalEncoders
 from embeddings.settings import Settings
 from service.app import create_app
 
 KEY = "browser-key"
 PAGES: dict[str, tuple[str, bytes]] = {"/picture.png": ("image/png", picture())}
-# Written over the sample bundle: an Arabic follow-up of ar-0006's story, with a picture.
-WITH_PICTURE = {
-    "title": "النيابة تستجوب سائق موكب محافظ وادي صفا بعد محاولة الاغتيال",
-    "body": "استمعت النيابة العامة اليوم إلى إفادة سائق موكب محافظ وادي صفا الذي تعرض لإطلاق نار على طريق "
-    "السدر، في إطار التحقيق في محاولة الاغتيال.",
-    "lang": "ar",
-    "published_at": "2026-03-04T10:00:00+03:00",
-    "section": "politics",
-    "url": "https://almadina.example.com/politics/ar-live-1",
-}
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +63,7 @@ def service(
         cors_origins=f"http://127.0.0.1:{site_port}",
     )
     with serving(create_app(settings, encoders)) as base:
-        article = {**WITH_PICTURE, "image_url": f"http://127.0.0.1:{site_port}/picture.png"}
+        article = {**FOLLOW_UP, "image_url": f"http://127.0.0.1:{site_port}/picture.png"}
         written = httpx.put(
             f"{base}/v1/articles/ar-live-1",
             json=article,
