@@ -11,26 +11,23 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from embeddings import __version__
-from embeddings.errors import ModelError
+from embeddings.errors import ModelError, NotReadyError
+from embeddings.live.corpus import LiveCorpus
+from embeddings.live.list_cache import ListCache
+from embeddings.live.loaded import Loaded
 from embeddings.live.lookup import UrlFinder
 from embeddings.model.signals import SignalEncoders, load_signal_encoders
 from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
+from embeddings.vectors import LEX
+from service.api import api_router
 from service.auth import is_writer
-from service.console import router as console_router
+from service.cached_lists import CachedLists
 from service.errors import install_error_handlers
-from service.guards import StrictUtf8
-from service.html_routes import router as html_router
-from service.lookup_routes import router as lookup_router
+from service.guards import SegmentPaths, StrictUtf8
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
-from service.response_cache import CachedLists
-from service.routes import router
-from service.rules_routes import router as rules_router
-from service.state import LiveBundle
-from service.story_routes import router as story_router
-from service.write_routes import router as write_router
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +51,23 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
         if missing:
             raise ModelError(f"scorer {scorer.name!r} needs signals without an encoder: {sorted(missing)}")
         app.state.policy = ListPolicy.from_settings(settings)
-        live = LiveBundle(settings, app.state.encoders, scorer)
+        corpus = LiveCorpus(settings, app.state.encoders, scorer)
+        lists = ListCache(settings.response_cache, lexical=LEX in scorer.signals)
+        corpus.subscribe(lists.follow)
         try:
-            live.start()
+            corpus.start()
         except BaseException:
-            live.stop()  # the log and the watcher go with a start that failed
+            corpus.stop()  # the log and the watcher go with a start that failed
             raise
-        app.state.live = live
-        if live.loaded is None:
-            log.warning("not ready: %s", live.log_error or live.last_error)
+        app.state.corpus, app.state.lists = corpus, lists
+        try:
+            corpus.snapshot(catch_up=False)
+        except NotReadyError as exc:
+            log.warning("not ready: %s", exc)
         try:
             yield
         finally:
-            live.stop()
+            corpus.stop()
 
     app = FastAPI(
         title="related-articles",
@@ -75,17 +76,11 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.metrics = Metrics(lambda: live.loaded if (live := getattr(app.state, "live", None)) else None)
+    app.state.metrics = Metrics(partial(_served, app))
     app.state.urls = UrlFinder()  # the bundle's URLs, hashed at the first lookup by URL
     install_error_handlers(app)
-    app.include_router(html_router)  # before `router`, whose GET /v1/articles/{id} takes any path
-    app.include_router(lookup_router)
-    if settings.console:
-        app.include_router(console_router)
-    app.include_router(story_router)  # before `router`: its /v1/articles/{id} would take .../story
-    app.include_router(rules_router)  # before `router` and writes: /v1/articles/{id} takes any path
-    app.include_router(router)
-    app.include_router(write_router)
+    app.include_router(api_router(settings.console))
+    app.add_middleware(SegmentPaths)
     app.add_middleware(StrictUtf8)
     app.add_middleware(
         BodyLimit,
@@ -106,3 +101,12 @@ def create_app(settings: Settings, encoders: SignalEncoders | None = None) -> Fa
     # Outermost: every answer, CORS preflights and body-limit refusals included, gets its request id.
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app
+
+
+def _served(app: FastAPI) -> Loaded | None:
+    """The snapshot served (for the metrics), or None."""
+    corpus: LiveCorpus | None = getattr(app.state, "corpus", None)
+    try:
+        return None if corpus is None else corpus.snapshot(catch_up=False)
+    except NotReadyError:
+        return None

@@ -9,33 +9,68 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.message import Message
-from typing import Annotated, Any
+from typing import Annotated
+from urllib.parse import quote, unquote
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor, register_url_convertor
 
 from embeddings.articles.article import MAX_ID_LENGTH, IsoDate, language_code
 from embeddings.errors import InvalidQueryError, UnsupportedMediaTypeError
 from embeddings.index.filters import Filters
+from embeddings.live.corpus import LiveCorpus
+from embeddings.live.list_cache import ListCache
+from embeddings.live.loaded import Loaded
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.policy import ListPolicy
 from embeddings.settings import LangPolicy, Settings
-from service.loaded import Loaded
 from service.metrics import Metrics
-from service.schemas import MAX_EXCLUDE, MAX_K, MAX_LANGUAGES, MAX_SECTION_LENGTH, MAX_SECTIONS, ErrorResponse
-from service.state import LiveBundle
+from service.schemas import ID_PATTERN, MAX_EXCLUDE, MAX_K, MAX_LANGUAGES, MAX_SECTION_LENGTH, MAX_SECTIONS
 
 
-async def _live(request: Request) -> LiveBundle:
-    live: LiveBundle = request.app.state.live
-    return live
+class IdSegment(Convertor[str]):
+    """An article id as one path segment: a `/` in it comes percent-encoded (see guards.SegmentPaths)."""
+
+    regex = "[^/]+"
+
+    def convert(self, value: str) -> str:
+        """The id (the path keeps only `%2F` and `%25` encoded in a segment)."""
+        return unquote(value)
+
+    def to_string(self, value: str) -> str:
+        """The segment of an id."""
+        return quote(value, safe="")
 
 
-async def _loaded(request: Request, live: Annotated[LiveBundle, Depends(_live)]) -> Loaded:
+# Routes compile their paths when declared: the convertor is known before any route module is read.
+register_url_convertor("id", IdSegment())
+ArticleId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
+        description="The publisher's article id (no control characters); a `/` in it is sent as `%2F`.",
+    ),
+]
+
+
+async def _corpus(request: Request) -> LiveCorpus:
+    corpus: LiveCorpus = request.app.state.corpus
+    return corpus
+
+
+async def _lists(request: Request) -> ListCache:
+    lists: ListCache = request.app.state.lists
+    return lists
+
+
+async def _loaded(request: Request, corpus: Annotated[LiveCorpus, Depends(_corpus)]) -> Loaded:
     # Applying other processes' writes takes locks: in the thread pool, and only when there are some.
-    loaded = await run_in_threadpool(live.get) if live.behind() else live.get(catch_up=False)
+    loaded = await run_in_threadpool(corpus.snapshot) if corpus.behind() else corpus.snapshot(catch_up=False)
     request.state.loaded = loaded  # which bundle the request reads, should its store fail under it
     return loaded
 
@@ -182,7 +217,8 @@ def make_filters(
     return Filters(langs=langs, sections=sections, since=since, until=until)
 
 
-LiveDep = Annotated[LiveBundle, Depends(_live)]
+CorpusDep = Annotated[LiveCorpus, Depends(_corpus)]
+ListCacheDep = Annotated[ListCache, Depends(_lists)]
 LoadedDep = Annotated[Loaded, Depends(_loaded)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EncodersDep = Annotated[SignalEncoders, Depends(_encoders)]
@@ -199,6 +235,3 @@ ExcludeDep = Annotated[
     ),
 ]
 JsonBody = Depends(json_body)
-NOT_JSON: dict[int | str, dict[str, Any]] = {
-    415: {"model": ErrorResponse, "description": "A body sent without Content-Type: application/json."}
-}

@@ -1,4 +1,4 @@
-"""Domain exceptions and request validation errors, translated to one JSON shape."""
+"""Domain exceptions and request validation errors, translated to one JSON shape; their OpenAPI table."""
 
 from __future__ import annotations
 
@@ -23,8 +23,20 @@ from embeddings.errors import (
     UnsupportedMediaTypeError,
     WriteLogError,
 )
+from service.schemas import ErrorResponse
 
 log = logging.getLogger(__name__)
+
+# What each error status means, for every route's OpenAPI description (the body is ErrorResponse).
+MEANINGS: dict[int, str] = {
+    401: "No API key, or not a valid one (writes need `Authorization: Bearer KEY`).",
+    404: "No article with that id (or, by URL, at that address).",
+    413: "The request body is over the size limit.",
+    415: "A body sent without `Content-Type: application/json`.",
+    422: "Invalid parameters or body; nothing was changed.",
+    503: "Not ready: no bundle loaded yet, a damaged bundle, the write log unavailable or lost, or the "
+    "service shutting down (`/readyz` says which). Try again later.",
+}
 
 STATUS: list[tuple[type[RelatedArticlesError], int]] = [
     (ArticleNotFoundError, 404),
@@ -43,6 +55,7 @@ _HTTP_CODES = {
     413: "too_large",
     429: "overloaded",
 }
+ARTICLES = "/v1/articles/"
 # FastAPI's words for a body it cannot decode, said plainly by what failed (its __cause__).
 _UNPARSED = "There was an error parsing the body"
 _BODY_FAULTS: list[tuple[type[BaseException], str]] = [
@@ -69,6 +82,11 @@ def error_response(status: int, code: str, message: str, details: list[Any] | No
     return JSONResponse(status_code=status, content={"error": body}, headers=headers)
 
 
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route that may answer these error statuses."""
+    return {status: {"model": ErrorResponse, "description": MEANINGS[status]} for status in statuses}
+
+
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RelatedArticlesError)
     status = next((s for kind, s in STATUS if isinstance(exc, kind)), 500)
@@ -91,6 +109,10 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = str(exc.detail)
+    path = request.url.path
+    if exc.status_code == 404 and path.startswith(ARTICLES) and "/" in path[len(ARTICLES) :]:
+        # /v1/articles/a/b/related: an id holding "/" sent as it is.
+        message = "no such route: an article id is one path segment, a '/' in it is sent as %2F"
     if message == _UNPARSED:
         cause = exc.__cause__
         message = next(
@@ -111,10 +133,10 @@ async def _damaged_store(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):  # our fault, not the disk's
         log.error("article store misused: %r", exc, exc_info=exc)
         return internal_error()
-    live = getattr(request.app.state, "live", None)
+    corpus = getattr(request.app.state, "corpus", None)
     loaded = getattr(request.state, "loaded", None)  # the bundle this request read, not the newest
-    if live is not None and loaded is not None:
-        await run_in_threadpool(live.damaged, loaded, exc)  # it waits for a bundle load under way
+    if corpus is not None and loaded is not None:
+        await run_in_threadpool(corpus.mark_damaged, loaded, exc)  # it waits for a bundle load under way
     log.error("article store failed under a read: %s", exc)
     return error_response(503, "bundle_corrupt", "the bundle's article store is damaged; see /readyz")
 

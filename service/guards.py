@@ -1,4 +1,5 @@
-"""Refusals before routing: a URL whose percent-decoded path or query is not UTF-8."""
+"""Before routing: a URL whose percent-decoded path or query is not UTF-8 is refused; an article's id
+stays one path segment."""
 
 from __future__ import annotations
 
@@ -37,4 +38,33 @@ class StrictUtf8:
             if wrong:
                 await error_response(400, "invalid_url", wrong)(scope, receive, send)
                 return
+        await self.app(scope, receive, send)
+
+
+ARTICLES = b"/v1/articles/"
+
+
+def segment_path(raw_path: bytes) -> str:
+    """The path of `raw_path` decoded segment by segment, a `/` or `%` inside a segment kept encoded."""
+    return "/".join(
+        unquote_to_bytes(part).decode("utf-8").replace("%", "%25").replace("/", "%2F")
+        for part in raw_path.split(b"/")
+    )
+
+
+class SegmentPaths:
+    """Pure ASGI middleware: under /v1/articles/, `%2F` in the request target stays inside its segment.
+
+    Servers decode the whole path, so `/v1/articles/a%2Fb/related` would reach the router as
+    `/v1/articles/a/b/related`; kept as one segment, the route's `{article_id:id}` reads `a/b`.
+    Inside StrictUtf8: the raw path is valid UTF-8 once here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw: bytes | None = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw and b"%" in raw and raw.startswith(ARTICLES):
+            scope = {**scope, "path": segment_path(raw)}
         await self.app(scope, receive, send)

@@ -80,7 +80,7 @@ class RequestContext:
             raise
         finally:
             seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = getattr(scope.get("route"), "path_format", "unmatched")  # without convertors
             self.metrics.observe(route, scope["method"], status, seconds)
             access_log.info(
                 "%s %s %d %.1fms",

@@ -1,4 +1,4 @@
-"""Pydantic request and response models of the HTTP API."""
+"""Pydantic request and response models of the HTTP API: every model a route reads or answers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from embeddings.articles.article import (
@@ -16,8 +17,10 @@ from embeddings.articles.article import (
     VisibleText,
     language_code,
 )
+from embeddings.articles.rules import MAX_BLOCKS, MAX_PINS
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.finder import Hit
+from embeddings.ranking.story import StoryEntry
 from embeddings.settings import LangPolicy
 
 # Caps on a request's lists, far above what a publisher sends (the sample corpus: 9 sections, at most 4
@@ -30,9 +33,6 @@ MAX_SECTION_LENGTH = 256  # characters of a section, stored or filtered by
 MAX_EXCLUDE = 1000  # `exclude` ids (each at most MAX_ID_LENGTH characters)
 MAX_KEYWORDS = 100  # keywords of a written article
 MAX_KEYWORD_LENGTH = 200  # characters of a keyword
-RELATED_SUFFIX = "/related"  # GET /v1/articles/{id}/related: an id ending so could not be read back
-# Paths under an article: its list as JSON and as HTML, its story, its rules.
-RELATED_SUFFIXES = (RELATED_SUFFIX, "/related.html", "/story", "/rules")
 ExcludedId = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)]
 Keyword = Annotated[str, StringConstraints(max_length=MAX_KEYWORD_LENGTH)]
 
@@ -186,17 +186,6 @@ def unpadded_id(value: str) -> str:
     return value
 
 
-def readable_id(value: str) -> str:
-    """Refuse ids ending in /related, /related.html, /story or /rules: those paths are the article's."""
-    for suffix in RELATED_SUFFIXES:
-        if value.endswith(suffix):
-            raise ValueError(
-                f"ids may not end in {suffix!r}: GET /v1/articles/{value} would be the list, story or rules "
-                f"of {value.removesuffix(suffix)!r}, so the article could not be read back"
-            )
-    return value
-
-
 class ArticleIn(ArticleFields):
     """An article to index (its id is in the path)."""
 
@@ -327,3 +316,120 @@ class IndexInfo(BaseModel):
     writes: dict[str, int] = Field(
         description="Writes since the bundle: pending (not folded in yet), last_seq, and the articles served."
     )
+
+
+class Found(BaseModel):
+    """An article whose title matched."""
+
+    id: str
+    title: str
+    url: str | None
+    lang: str | None
+    published_at: datetime | None
+    section: str | None
+    image_url: str | None
+    listed: bool
+
+    @classmethod
+    def of(cls, article: StoredArticle) -> Found:
+        """Build from a stored article."""
+        return cls(**{name: getattr(article, name) for name in cls.model_fields})
+
+
+class SearchResponse(BaseModel):
+    """Articles whose title holds the words searched for."""
+
+    query: str
+    results: list[Found] = Field(
+        description="The articles written since the bundle first, then the bundle's, newest first."
+    )
+    bundle: str
+
+
+class StoryArticle(BaseModel):
+    """The article whose story it is."""
+
+    id: str
+    title: str
+    url: str | None
+
+
+class StoryItem(BaseModel):
+    """One report of the story."""
+
+    id: str
+    title: str
+    url: str | None
+    lang: str | None
+    published_at: datetime | None
+    section: str | None
+    source: str | None
+    image_url: str | None
+    relatedness: float = Field(
+        description="The scorer's relatedness to the article (0 unrelated to 1 same story; 1 for the "
+        "article itself), at or above the threshold."
+    )
+    first_report: bool = Field(description="True on the story's earliest dated report.")
+    copies: list[str] = Field(description="Ids of its republished copies, collapsed into this entry.")
+
+    @classmethod
+    def from_entry(cls, entry: StoryEntry) -> StoryItem:
+        """Build from a story entry (article fields are read by name)."""
+        own = {"relatedness", "first_report", "copies"}
+        fields = {name: getattr(entry.article, name) for name in cls.model_fields if name not in own}
+        return cls(
+            **fields,
+            relatedness=round(entry.relatedness, 6),
+            first_report=entry.first_report,
+            copies=list(entry.copies),
+        )
+
+
+class StoryResponse(BaseModel):
+    """A story: the article and the reports of its story, oldest first (undated ones last)."""
+
+    article: StoryArticle
+    threshold: float = Field(description="The relatedness at or above which an article is of the story.")
+    story: list[StoryItem]
+    bundle: str = Field(description="Version of the bundle that answered.")
+    scorer: str = Field(description="Name of the scorer that gave the relatedness.")
+
+
+RuledId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
+class RulesIn(BaseModel):
+    """The rules of one article's list: they replace the ones it had."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pin: list[RuledId] = Field(
+        default_factory=list, max_length=MAX_PINS, description="Ids that lead the list, in this order."
+    )
+    block: list[RuledId] = Field(
+        default_factory=list, max_length=MAX_BLOCKS, description="Ids that never appear in the list."
+    )
+
+
+class Dropped(BaseModel):
+    """A pinned article that no longer leads the list, and why."""
+
+    id: str
+    reason: Literal["deleted", "unlisted"]
+
+
+class RulesOut(BaseModel):
+    """An article's rules as written, and the pins that no longer apply."""
+
+    id: str
+    pin: list[str] = Field(description="The pins as written, in order.")
+    block: list[str]
+    dropped: list[Dropped] = Field(
+        description="Pins left out of the list: deleted since, or written with listed=false since."
+    )
+    seq: int | None = Field(None, description="The rules write's position in the write log (PUT, DELETE).")
+
+
+def json_response(model: BaseModel) -> Response:
+    """The one way a route answers JSON: the model as FastAPI would send it, not validated once more."""
+    return JSONResponse(model.model_dump(mode="json"))

@@ -19,7 +19,7 @@
     return node;
   }
 
-  function path(id) { return "/v1/articles/" + id.split("/").map(encodeURIComponent).join("/"); }
+  function path(id) { return "/v1/articles/" + encodeURIComponent(id); }  // an id is one segment
 
   function getJson(url) {
     return fetch(url, { credentials: "omit", headers: { Accept: "application/json" } }).then(function (r) {

@@ -19,7 +19,7 @@
     var path;
     var id = div.getAttribute("data-related-article");
     if (id) {
-      path = "/v1/articles/" + id.split("/").map(encodeURIComponent).join("/") + "/related.html";
+      path = "/v1/articles/" + encodeURIComponent(id) + "/related.html";  // "/" in an id: %2F
     } else {
       path = "/v1/related.html";
       params.set("url", div.getAttribute("data-related-url") || pageUrl());

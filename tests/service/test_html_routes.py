@@ -173,7 +173,7 @@ def test_ids_ending_as_the_html_list_are_refused(client: TestClient) -> None:
 
 
 def test_html_lists_are_cached_and_follow_writes(client: TestClient) -> None:
-    cache = client.app.state.live.responses  # type: ignore[attr-defined]
+    cache = client.app.state.lists  # type: ignore[attr-defined]
     first = client.get("/v1/articles/a00/related.html", params={"k": 6})
     hits = cache.hits
     again = client.get("/v1/articles/a00/related.html", params={"k": 6}, headers={"Origin": ORIGIN})

@@ -96,13 +96,13 @@ def test_writes_are_found_by_url_at_once(client: TestClient) -> None:
 def test_the_bundle_urls_are_hashed_once_per_bundle(client: TestClient) -> None:
     finder = client.app.state.urls  # type: ignore[attr-defined]
     assert client.get("/v1/related", params={"url": page("a07")}).status_code == 200
-    made = finder.bundle_urls(client.app.state.live.get().bundle)  # type: ignore[attr-defined]
+    made = finder.bundle_urls(client.app.state.corpus.snapshot().bundle)  # type: ignore[attr-defined]
     assert len(made.keys) == 24
     for i in range(3):
         body = {"title": f"desert locust swarm {i}", "url": f"https://news.example.com/n/{i}"}
         assert client.put(f"/v1/articles/w{i}", json=body, headers=AUTH).status_code == 200
         assert client.get("/v1/related", params={"url": body["url"]}).json()["article"]["id"] == f"w{i}"
-    assert finder.bundle_urls(client.app.state.live.get().bundle) is made  # type: ignore[attr-defined]
+    assert finder.bundle_urls(client.app.state.corpus.snapshot().bundle) is made  # type: ignore[attr-defined]
 
 
 def _titles(client: TestClient, q: str, **params: object) -> list[str]:

@@ -60,7 +60,7 @@ def test_cached_lists_are_the_lists_made_anew(clients: tuple[TestClient, TestCli
     cached, plain, ids = clients
     both = (cached, plain)
     _same_everywhere(cached, plain, ids)
-    responses = cached.app.state.live.responses  # type: ignore[attr-defined]
+    responses = cached.app.state.lists  # type: ignore[attr-defined]
     full = len(responses._entries)
     assert full == len(ids) * len(VARIANTS)
 

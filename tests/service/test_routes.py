@@ -275,7 +275,11 @@ def test_ids_with_slashes_and_unicode(tmp_path: Path, make_settings: Callable[..
     ]
     _, _, app = _fake_app_with(tmp_path, make_settings, rows)
     with TestClient(app) as client:
-        assert client.get("/v1/articles/2026/03/a").json()["id"] == "2026/03/a"
+        assert client.get("/v1/articles/2026%2F03%2Fa").json()["id"] == "2026/03/a"
+        assert client.get("/v1/articles/2026%2f03%2fa/story").json()["article"]["id"] == "2026/03/a"
+        unencoded = client.get("/v1/articles/2026/03/a")
+        assert unencoded.status_code == 404 and "%2F" in unencoded.json()["error"]["message"]
+        assert client.get("/v1/articles/x").json()["id"] == "x"
         related = client.get("/v1/articles/2026%2F03%2Fa/related", params={"k": 2, "min_score": -1}).json()
         assert related["article"]["id"] == "2026/03/a" and len(related["related"]) == 2
         assert client.get("/v1/articles/خبر-١/related").json()["article"]["id"] == "خبر-١"
@@ -316,7 +320,7 @@ def test_unexpected_errors_keep_the_error_shape(
     rows = [{"id": f"a{i}", "title": f"headline {i}"} for i in range(5)]
     _, _, app = _fake_app_with(tmp_path, make_settings, rows)
     with TestClient(app, raise_server_exceptions=False) as client:
-        app.state.live.get().bundle.store.close()  # the store fails under the route
+        app.state.corpus.snapshot().bundle.store.close()  # the store fails under the route
         response = client.get("/v1/articles/a1", headers={"X-Request-ID": "fault-1"})
         _assert_error(response, 500, "internal_error")
         assert response.headers["x-request-id"] == "fault-1"

@@ -1,12 +1,23 @@
-"""The live corpus: the published bundle with the acknowledged writes over it, swapped without a restart."""
+"""The live corpus: the published bundle with the acknowledged writes over it, swapped without a restart.
+
+LiveCorpus
+  .snapshot(catch_up)  what a request reads (Loaded); NotReadyError while there is none
+  .behind()            whether a catch-up with other processes' writes has work to do (one cheap call)
+  .ready()             the snapshot, if writes are possible too (the write log is sound)
+  .write(writes)       log durably, then apply (Applied)
+  .refresh()           load a newly published bundle (the watcher calls it every reload interval)
+  .subscribe(f)        f(Change) after every change of the snapshot, under the write lock
+  .mark_damaged(...)   stop serving a bundle whose files broke under a read
+  .drain()             the process is shutting down: not ready any more
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +30,7 @@ from embeddings.errors import (
 from embeddings.index.bundle import Bundle, load_bundle
 from embeddings.index.publish import current_target
 from embeddings.live.binding import Binding, open_bound, published_stamp, write_binding
+from embeddings.live.loaded import Loaded
 from embeddings.live.overlay import Snapshot
 from embeddings.live.writes import Write, WriteLog, puts
 from embeddings.model.lexical import LexicalModel
@@ -27,15 +39,34 @@ from embeddings.ranking.finder import RelatedFinder
 from embeddings.ranking.scorer import Scorer
 from embeddings.settings import Settings
 from embeddings.vectors import LEX
-from service.loaded import Loaded
-from service.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 CATCH_UP_RETRY = 1.0  # seconds between catch-ups that fail (the log's database away)
 WRITE_WAIT = 30.0  # seconds a write waits for the one before it
 
 
-class LiveBundle:
+@dataclass(frozen=True)
+class Change:
+    """The live snapshot moved from `old` to `new` (None: none served).
+
+    `writes` made `new` from `old`; None when `new` was made otherwise (another bundle, a replay).
+    """
+
+    old: Snapshot | None
+    new: Snapshot | None
+    writes: tuple[Write, ...] | None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """Writes made live: the snapshot they went into, the writes as logged, whether each id existed."""
+
+    loaded: Loaded
+    logged: list[Write]
+    existed: list[bool]
+
+
+class LiveCorpus:
     """Holds the current snapshot; writes and newly published bundles swap in new ones.
 
     A swap replaces one reference: a request that already took the old `Loaded` finishes on it.
@@ -66,18 +97,37 @@ class LiveBundle:
         self._write_lock = threading.Lock()  # one change of the live snapshot at a time
         self._log: WriteLog | None = None
         self._pending: Bundle | None = None  # loaded, waiting for its replay to succeed
-        self.responses = ResponseCache(settings.response_cache)
+        self._listeners: list[Callable[[Change], None]] = []
+        self._draining = False
 
-    def get(self, catch_up: bool = True) -> Loaded:
-        """The current bundle (with every logged write applied unless not `catch_up`), or NotReadyError."""
-        loaded = self.current() if catch_up else self._loaded
+    def subscribe(self, listener: Callable[[Change], None]) -> None:
+        """Call `listener` after every change of the live snapshot (under the write lock: keep it short)."""
+        self._listeners.append(listener)
+
+    def _swap(self, loaded: Loaded | None, writes: Sequence[Write] | None = None) -> None:
+        """Serve `loaded` and tell the listeners (the caller holds the write lock)."""
+        old = self._loaded.snapshot if self._loaded else None
+        self._loaded = loaded
+        change = Change(old, loaded.snapshot if loaded else None, None if writes is None else tuple(writes))
+        for listener in self._listeners:
+            listener(change)
+
+    def snapshot(self, catch_up: bool = True) -> Loaded:
+        """The current snapshot (other processes' writes applied first if `catch_up`), or NotReadyError."""
+        loaded = self._caught_up() if catch_up else self._loaded
         if loaded is None:
             raise NotReadyError(self.log_error or self.last_error or "no bundle loaded yet")
         return loaded
 
+    def drain(self) -> None:
+        """The process is shutting down: readiness fails from now on, so balancers send no more requests."""
+        self._draining = True
+
     def ready(self) -> Loaded:
-        """The current bundle if the service can do all its work (reads and writes), or NotReadyError."""
-        loaded = self.get()
+        """The current snapshot if the service can do all its work (reads and writes), or NotReadyError."""
+        if self._draining:
+            raise NotReadyError("the service is shutting down")
+        loaded = self.snapshot()
         if self._log is not None and not self.log_error:
             try:
                 self._log.check()  # SQLite: two stats; PostgreSQL: one query
@@ -96,13 +146,8 @@ class LiveBundle:
             raise NotReadyError(self.log_error)
         return loaded
 
-    @property
-    def loaded(self) -> Loaded | None:
-        """The current bundle, or None (without catching up: see `current`)."""
-        return self._loaded
-
-    def current(self) -> Loaded | None:
-        """The current bundle, with the writes other processes logged since applied first.
+    def _caught_up(self) -> Loaded | None:
+        """The current snapshot, with the writes other processes logged since applied first.
 
         Several processes serve one bundles directory and agree through the write log: SQLite's
         `PRAGMA data_version` changes when another connection commits, so the check costs one call.
@@ -137,9 +182,9 @@ class LiveBundle:
             self._retry_at = time.monotonic() + CATCH_UP_RETRY  # not at every request meanwhile
             raise
         if writes:
-            snapshot = loaded.snapshot.apply(self._current(writes))
-            self.responses.advance(loaded.snapshot, snapshot, writes, LEX in self._scorer.signals)
-            self._loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
+            writes = self._current(writes)
+            snapshot = loaded.snapshot.apply(writes)
+            self._swap(replace(loaded, finder=self._finder(snapshot), snapshot=snapshot), writes)
         self._seen_version = version
 
     def refresh(self) -> bool:
@@ -187,8 +232,7 @@ class LiveBundle:
                     self.last_error = f"cannot replay the write log over bundle {target.name}: {exc}"
                     log.exception("%s", self.last_error)
                     return False
-                self._loaded = Loaded(self._finder(snapshot), snapshot, target, datetime.now(UTC))
-                self.responses.reset(snapshot)
+                self._swap(Loaded(self._finder(snapshot), snapshot, target, datetime.now(UTC)))
             self._pending = None
             self._refused = None
             self.last_error = None
@@ -224,13 +268,12 @@ class LiveBundle:
         except OSError as exc:  # a full disk: the binding lags behind the log, which is still accepted
             log.error("cannot record write #%d in the write log's binding: %s", seq, exc)
 
-    def damaged(self, loaded: Loaded, exc: Exception) -> None:
+    def mark_damaged(self, loaded: Loaded, exc: Exception) -> None:
         """Stop serving `loaded`, whose files broke under it; the watcher loads it again once they change."""
         with self._lock, self._write_lock:
             if self._loaded is None or self._loaded.target != loaded.target:
                 return
-            self._loaded = None
-            self.responses.reset(None)
+            self._swap(None)
             self._refused = (loaded.target, _fingerprint(loaded.target))
             version = loaded.bundle.version
             self.last_error = f"bundle {version} is damaged on disk ({exc}): restore or rebuild it"
@@ -283,11 +326,8 @@ class LiveBundle:
                 writes[i] = replace(w, seq=writes[i].seq)
         return writes
 
-    def write(self, writes: Sequence[Write]) -> tuple[Loaded, list[Write], list[bool]]:
-        """Log `writes` durably, then apply them to a new live snapshot.
-
-        Returns that snapshot, the logged writes and whether each id existed before.
-        """
+    def write(self, writes: Sequence[Write]) -> Applied:
+        """Log `writes` durably, then apply them to a new live snapshot."""
         # A write retrying against a PostgreSQL in recovery holds the lock for up to its 20 s: those
         # queued behind it wait that long at most, rather than filling the thread pool for good.
         if not self._write_lock.acquire(timeout=WRITE_WAIT):
@@ -313,33 +353,33 @@ class LiveBundle:
                 raise WriteLogLostError(self.log_error) from exc
             if logged:
                 self._bind(logged[-1].seq)
+            applied: list[Write] | None = None
             try:
                 # Other processes' writes numbered before these are applied first, in order.
                 version = self._log.data_version()
                 applied = self._current(self._log.read(after=loaded.snapshot.last_seq))
                 snapshot = loaded.snapshot.apply(applied)
-                self.responses.advance(loaded.snapshot, snapshot, applied, LEX in self._scorer.signals)
                 self._seen_version = version
             except WriteLogUnavailableError as exc:
                 # Durable, and applied once the log's database answers again (the listener's reconnection
                 # changes data_version): serve the snapshot as it was meanwhile.
                 log.warning("write #%d logged, not yet applied: %s", logged[-1].seq if logged else 0, exc)
-                return loaded, logged, existed
+                return Applied(loaded, logged, existed)
             except Exception:
                 # Durable but not applied: serve what the log says, or nothing until a reload does.
                 log.exception("applying logged writes failed: rebuilding the live state from the log")
-                self.responses.reset(None)
+                applied = None
                 try:
                     snapshot = self._replay(loaded.bundle)
                 except Exception as exc:
-                    self._loaded = None  # the watcher reloads the bundle and replays the log
+                    self._swap(None)  # the watcher reloads the bundle and replays the log
                     self.last_error = f"the live state lost track of the write log: {exc}"
                     raise
             loaded = replace(loaded, finder=self._finder(snapshot), snapshot=snapshot)
-            self._loaded = loaded
+            self._swap(loaded, applied)
         finally:
             self._write_lock.release()
-        return loaded, logged, existed
+        return Applied(loaded, logged, existed)
 
     def _watch(self) -> None:
         while not self._stop.wait(self._interval):

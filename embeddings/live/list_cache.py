@@ -1,13 +1,14 @@
 """Rendered related lists of indexed articles, kept across the writes that cannot change them.
 
-An entry is the response body of `GET /v1/articles/{id}/related` (or `related.html`, the same list as
-HTML) for one query string, made from one snapshot. What a write can change is known from the list's
-candidates (ranking/pool.py): the rows they were drawn from, and the main cosine an article needs to
-enter them. When a write makes the next snapshot, an entry is dropped if the write touches its
-article, one of those rows, or puts an article at least that near; the others are carried over to the
-new snapshot unchanged. A new bundle, a change of the corpus's date range (the date window of undated
-articles) or a scorer with the lexical signal (whose candidates the cosine does not bound) drop every
-entry, and so does a delete or replace of a bundle article when the bundle's index is approximate (HNSW).
+An entry is a rendered list (a response body: the caller chooses the key and the rendering) made from
+one snapshot. What a write can change is known from the list's candidates (ranking/pool.py): the rows
+they were drawn from, and the main cosine an article needs to enter them. When a write makes the next
+snapshot, an entry is dropped if the write touches its article, an id its rules name (a pin or a block:
+a pin deleted and written again comes back), one of those rows, or puts an article at least that near;
+the others are carried over to the new snapshot unchanged. A new bundle, a change of the corpus's date
+range (the date window of undated articles) or a scorer with the lexical signal (whose candidates the
+cosine does not bound) drop every entry, and so does a delete or replace of a bundle article when the
+bundle's index is approximate (HNSW).
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from embeddings.live.corpus import Change
 from embeddings.live.overlay import Snapshot
 from embeddings.live.writes import Write
 from embeddings.ranking.listing import Listing
@@ -40,13 +39,18 @@ class Entry:
     main: np.ndarray  # the article's main vector
     rows: frozenset[int]  # the rows its candidates were drawn from
     reach: float  # the main cosine an article needs to enter them (-inf: any)
+    ruled: frozenset[str]  # the ids its article's rules pin or block
 
 
-class ResponseCache:
-    """A bounded LRU of rendered lists, valid for one snapshot at a time."""
+class ListCache:
+    """A bounded LRU of rendered lists, valid for one snapshot at a time; it follows the live corpus.
 
-    def __init__(self, capacity: int) -> None:
+    `lexical`: the scorer uses the lexical signal, whose candidates the cosine does not bound.
+    """
+
+    def __init__(self, capacity: int, lexical: bool) -> None:
         self.capacity = capacity
+        self.lexical = lexical
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
@@ -79,13 +83,20 @@ class ResponseCache:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
-    def advance(self, old: Snapshot, new: Snapshot, writes: Sequence[Write], lexical: bool) -> int:
+    def follow(self, change: Change) -> None:
+        """Move to the live corpus's new snapshot (a listener of LiveCorpus.subscribe)."""
+        if change.writes is None or change.old is None or change.new is None:
+            self.reset(change.new)
+        else:
+            self.advance(change.old, change.new, change.writes)
+
+    def advance(self, old: Snapshot, new: Snapshot, writes: Sequence[Write]) -> int:
         """Move to `new`, made from `old` by `writes`, keeping the entries they cannot change.
 
         Returns how many entries were dropped. Any other move (a new bundle) drops them all.
         """
         with self._lock:
-            carried = old is self._snapshot and not lexical and old.date_range() == new.date_range()
+            carried = old is self._snapshot and not self.lexical and old.date_range() == new.date_range()
             if not carried:
                 dropped = len(self._entries)
                 self._entries.clear()
@@ -127,7 +138,10 @@ class ResponseCache:
         return [
             key
             for key, entry, close in zip(keys, entries, near, strict=True)
-            if close or entry.article_id in ids or not old_rows.isdisjoint(entry.rows)
+            if close
+            or entry.article_id in ids
+            or not old_rows.isdisjoint(entry.rows)
+            or not entry.ruled.isdisjoint(ids)
         ]
 
 
@@ -144,81 +158,6 @@ def _entry(snapshot: Snapshot, body: bytes, article_id: str, listing: Listing) -
     if stored is not None and len(stored[0]) and not stored[1]:
         farthest = float(snapshot.bundle.vectors(MAIN, stored[0][-1:])[0] @ main)
         reach = min(reach, farthest)
-    return Entry(body, article_id, main, frozenset(int(r) for r in listing.rows), reach)
-
-
-class CachedLists:
-    """Pure ASGI middleware: a related list (JSON or HTML) rendered for the served snapshot goes out at once.
-
-    The key is the request's raw path and query string, as the route stored it; anything else (a
-    miss, another route, no bundle yet) goes on to the app. Cheaper than routing and validating the
-    request again: on the demo, 9,566 cached lists a second against 1,694 /healthz (benchmarks/wrk_serving).
-    """
-
-    def __init__(self, app: ASGIApp, state: Any) -> None:
-        self.app = app
-        self.state = state  # the app's state: its `live` is set in the lifespan
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = _kind(scope["path"]) if scope["type"] == "http" else None
-        if (
-            kind is not None
-            and scope["method"] == "GET"
-            and not _has_body(scope)  # one with a body goes on, to BodyLimit's 413 or the route
-        ):
-            live = getattr(self.state, "live", None)
-            # Other processes' writes first; applying them takes locks, so never on the event loop.
-            loaded = None
-            if live is not None:
-                loaded = await run_in_threadpool(live.current) if live.behind() else live.loaded
-            body = None if loaded is None else live.responses.get(loaded.snapshot, list_key(scope))  # type: ignore[union-attr]
-            if body is not None:
-                route, kind_headers = kind
-                scope["route"] = route  # for the access log and the metrics
-                headers = [*kind_headers, (b"content-length", b"%d" % len(body))]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def _has_body(scope: Scope) -> bool:
-    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-    return any(
-        (key == b"content-length" and value.strip() not in (b"", b"0")) or key == b"transfer-encoding"
-        for key, value in headers
-    )
-
-
-def list_key(scope: Scope) -> tuple[bytes, bytes]:
-    """The cache key of a related request: its raw path and query string."""
-    return bytes(scope.get("raw_path") or scope["path"].encode()), bytes(scope.get("query_string", b""))
-
-
-@dataclass(frozen=True)
-class _Route:
-    path: str
-
-
-RELATED_ROUTE = _Route("/v1/articles/{article_id:path}/related")
-RELATED_HTML_ROUTE = _Route("/v1/articles/{article_id:path}/related.html")
-# The HTML list loads nothing but its pictures, and runs nothing.
-HTML_CSP = (
-    "default-src 'none'; img-src http: https:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-)
-HTML_HEADERS = [
-    (b"content-type", b"text/html; charset=utf-8"),
-    (b"content-security-policy", HTML_CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-]
-_KINDS = {
-    "/related": (RELATED_ROUTE, [(b"content-type", b"application/json")]),
-    "/related.html": (RELATED_HTML_ROUTE, HTML_HEADERS),
-}
-
-
-def _kind(path: str) -> tuple[_Route, list[tuple[bytes, bytes]]] | None:
-    """The route and headers of a list the cache may hold at `path` (an article's), or None."""
-    if not path.startswith("/v1/articles/"):
-        return None
-    return _KINDS.get(path[path.rfind("/") :])
+    rules = snapshot.rules_for(article_id)
+    ruled = frozenset(rules.pin) | frozenset(rules.block) if rules else frozenset()
+    return Entry(body, article_id, main, frozenset(int(r) for r in listing.rows), reach, ruled)

@@ -13,13 +13,13 @@ from embeddings.articles.urls import is_web_url
 from embeddings.errors import InvalidQueryError, UrlNotFoundError
 from embeddings.index.filters import Filters
 from embeddings.index.store import StoredArticle
+from embeddings.live.loaded import Loaded
 from embeddings.live.lookup import UrlFinder
 from embeddings.ranking.finder import RelatedQuery
 from embeddings.ranking.listing import Listing
 from embeddings.ranking.policy import ListPolicy
 from embeddings.settings import Settings
-from service.deps import ExcludeDep, ExplainDep, FiltersDep, KDep, LoadedDep, PolicyDep, excluded_ids
-from service.loaded import Loaded
+from service.deps import ExcludeDep, ExplainDep, FiltersDep, KDep, PolicyDep, excluded_ids
 from service.metrics import Metrics
 from service.schemas import ArticleRef, ListRules, RelatedItem, RelatedResponse
 
@@ -52,7 +52,7 @@ async def _options(
 
 
 def related_list(
-    loaded: LoadedDep, settings: Settings, metrics: Metrics, article_id: str, options: ListOptions
+    loaded: Loaded, settings: Settings, metrics: Metrics, article_id: str, options: ListOptions
 ) -> tuple[StoredArticle, Listing, RelatedResponse]:
     """The article, its listing and the JSON route's answer for it."""
     query = options.query(settings)
@@ -94,7 +94,7 @@ UrlQuery = Annotated[
 ]
 
 
-def article_at(finder: UrlFinder, loaded: LoadedDep, url: str) -> StoredArticle:
+def article_at(finder: UrlFinder, loaded: Loaded, url: str) -> StoredArticle:
     """The live article at `url`, or UrlNotFoundError (InvalidQueryError for what is no web address)."""
     if not is_web_url(url):
         raise InvalidQueryError(f"url must be an absolute http:// or https:// address, got {url[:200]!r}")
