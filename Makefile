@@ -8,7 +8,7 @@ BUNDLES ?= var/bundles
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo build serve test lint bench load screenshots clean
+.PHONY: install demo build serve test lint bench load docs screenshots clean
 
 install: $(STAMP)
 
@@ -49,6 +49,11 @@ bench: $(STAMP)
 
 load: $(STAMP)
 	$(BIN)/python -m benchmarks.load_run --bundles $(BUNDLES)
+
+## docs/settings.md, generated from the settings class (embeddings/settings.py); a test fails when it is stale.
+docs: $(STAMP)
+	$(BIN)/python -m embeddings.settings_doc > docs/settings.md.tmp
+	mv docs/settings.md.tmp docs/settings.md
 
 ## PNGs of the HTML list, the widget on a page and the console, in Arabic and English (Debian's chromium).
 screenshots: build

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("embeddings", "service")
 SHARED = frozenset({"settings", "errors", "logs", "vectors"})  # what every part may use
 MAX_LINES = 400
-MAX_TOP_MODULES = 5
+MAX_TOP_MODULES = 6
 
 
 def module_name(path: Path) -> str:
