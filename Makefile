@@ -55,9 +55,10 @@ docs: $(STAMP)
 	$(BIN)/python -m embeddings.settings_doc > docs/settings.md.tmp
 	mv docs/settings.md.tmp docs/settings.md
 
-## PNGs of the HTML list, the widget on a page and the console, in Arabic and English (Debian's chromium).
+## The PNGs docs/ shows: the HTML list, the widget on a page and the console, in Arabic and English
+## (Debian's chromium), into docs/screenshots/.
 screenshots: build
-	$(BIN)/python -m benchmarks.screenshots --bundles $(BUNDLES) --out var/screenshots
+	$(BIN)/python -m benchmarks.screenshots --bundles $(BUNDLES) --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
