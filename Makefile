@@ -8,7 +8,7 @@ BUNDLES ?= var/bundles
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo build serve test lint bench load screenshots clean
+.PHONY: install demo build serve test lint bench load docs screenshots clean
 
 install: $(STAMP)
 
@@ -50,9 +50,15 @@ bench: $(STAMP)
 load: $(STAMP)
 	$(BIN)/python -m benchmarks.load_run --bundles $(BUNDLES)
 
-## PNGs of the HTML list, the widget on a page and the console, in Arabic and English (Debian's chromium).
+## docs/settings.md, generated from the settings class (embeddings/settings.py); a test fails when it is stale.
+docs: $(STAMP)
+	$(BIN)/python -m embeddings.settings_doc > docs/settings.md.tmp
+	mv docs/settings.md.tmp docs/settings.md
+
+## The PNGs docs/ shows: the HTML list, the widget on a page and the console, in Arabic and English
+## (Debian's chromium), into docs/screenshots/.
 screenshots: build
-	$(BIN)/python -m benchmarks.screenshots --bundles $(BUNDLES) --out var/screenshots
+	$(BIN)/python -m benchmarks.screenshots --bundles $(BUNDLES) --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

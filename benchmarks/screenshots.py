@@ -1,6 +1,6 @@
 """PNGs of what people see, by headless chromium: the HTML list, the widget on a page, the console.
 
-    python -m benchmarks.screenshots --bundles var/bundles --out var/screenshots   (make screenshots)
+    python -m benchmarks.screenshots --bundles var/bundles --out docs/screenshots   (make screenshots)
 
 It serves a copy of the published bundle (the demo's own is left as it is) with an Arabic follow-up
 written over it, whose picture the publisher's test site serves, and shoots each view in Arabic and
@@ -83,7 +83,7 @@ def main() -> None:
     """Serve, write the follow-up, shoot every view."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", type=Path, default=Path("var/bundles"))
-    parser.add_argument("--out", type=Path, default=Path("var/screenshots"))
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     args = parser.parse_args()
     why = unavailable()
     if why:

@@ -18,6 +18,7 @@ MIN_SCORE = 0.15
 
 
 def _default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/related-articles`, else `~/.cache/related-articles`"""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "related-articles"
 
@@ -52,7 +53,9 @@ class Settings(BaseSettings):
         "default model; false: the bundled e5-small as it is. Bundles record which, and refuse the other.",
     )
     cache_dir: Path = Field(
-        default_factory=_default_cache_dir, description="Where the converted model lives."
+        default_factory=_default_cache_dir,
+        description="Where the converted default model and its ONNX export live, and the evaluation's "
+        "embedding cache.",
     )
     text_prefix: str | None = Field(
         None, description="Prefix put before every text; unset: 'query: ' for e5 models, else none."
@@ -130,7 +133,9 @@ class Settings(BaseSettings):
     search_threads: int = Field(
         1, ge=1, description="FAISS threads per search (one query at a time is fastest)."
     )
-    log_level: str = Field("info", description="Log level of the service and the build.")
+    log_level: str = Field(
+        "info", description="Log level of the service and the build: debug, info, warning, error or critical."
+    )
     read_timeout: float = Field(
         30.0,
         gt=0,

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("embeddings", "service")
 SHARED = frozenset({"settings", "errors", "logs", "vectors"})  # what every part may use
 LARGE = 400  # lines: a module past this is listed in the size report, a hint to look for a second concept
-MAX_TOP_MODULES = 5
+MAX_TOP_MODULES = 6
 # The service's own layers: what the app composes may import what it builds on, never the reverse.
 SERVICE_TOP = ("service.app", "service.cli", "service.api")
 

@@ -1,4 +1,4 @@
-"""Settings: environment prefix, validation, and documentation of every field."""
+"""Settings: environment prefix and validation (their documentation: tests/test_settings_doc.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 from embeddings.settings import Settings, load_settings
-
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_environment_prefix_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -34,12 +32,6 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(port=1, log_level="loud")
     with pytest.raises(ValidationError):
         Settings(port=1, colour="red")  # type: ignore[call-arg]
-
-
-def test_every_setting_is_documented_in_the_readme() -> None:
-    text = README.read_text(encoding="utf-8")
-    missing = [name for name in Settings.model_fields if f"RELATED_{name.upper()}" not in text]
-    assert missing == []
 
 
 def test_window_can_be_turned_off_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
