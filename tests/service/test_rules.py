@@ -137,3 +137,30 @@ def test_a_pin_deleted_or_unlisted_later_drops_out_and_says_so(settings: Setting
         assert dropped == [{"id": "a13", "reason": "deleted"}, {"id": "a02", "reason": "unlisted"}]
         refused = client.put("/v1/articles/a04/rules", json={"pin": ["a02"]}, headers=AUTH)
         assert refused.status_code == 422 and "listed=false" in refused.text
+
+
+
+@pytest.mark.parametrize("away", ["delete", "unlisted"])
+def test_a_pin_written_again_leads_its_cached_list_again(
+    tmp_path: Path, make_settings: Callable[..., Settings], away: str
+) -> None:
+    """A list cached while its pin was away is dropped when the pin comes back (issue 21, defect 1)."""
+    # Enough articles that a list's candidates stop short of the corpus (a finite reach), and a pin far
+    # from the list's article: its return is no news to the list's candidates, only to its rules.
+    rows = [{"id": f"t{i:03d}", "title": f"topic{i % 40} lead{i % 40} report {i}"} for i in range(480)]
+    pin = {"title": "zebra quantum orchard", "body": "violin glacier"}
+    rows.append({"id": "pin", **pin})
+    settings = make_settings(api_keys=KEY, window_days=None, min_score=-1)
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", rows), HashingEncoder())
+    with TestClient(_app(settings)) as client:
+        assert client.put("/v1/articles/t004/rules", json={"pin": ["pin"]}, headers=AUTH).status_code == 200
+        assert _ids(client, "t004")[0] == "pin"
+        if away == "delete":
+            assert client.delete("/v1/articles/pin", headers=AUTH).status_code == 200
+        else:
+            assert client.put("/v1/articles/pin", json={**pin, "listed": False}, headers=AUTH).status_code == 200
+        assert "pin" not in _ids(client, "t004")
+        assert "pin" not in _ids(client, "t004")  # answered from the cache
+        assert client.put("/v1/articles/pin", json=pin, headers=AUTH).status_code == 200
+        assert _ids(client, "t004")[0] == "pin"
+        assert client.get("/v1/articles/t004/rules", headers=AUTH).json()["dropped"] == []
