@@ -39,13 +39,28 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check embeddings service tests benchmarks
 	$(BIN)/mypy
 
-## The quick set of benchmarks, on the demo bundle and the sample corpus (each prints and writes JSON).
+## The quick set of benchmarks, on the demo bundle (`make build`) and the sample corpus (each prints and
+## writes JSON to var/bench). BENCH_SMOKE=1: the same benchmarks at tiny sizes, to prove that each still
+## runs (CI), not to measure; its JSON goes to var/bench/smoke.
+ifeq ($(BENCH_SMOKE),1)
+BENCH_OUT := var/bench/smoke
+BENCH_LATENCY := --requests 60 --clients 2
+BENCH_EMBEDDING := --headlines 16 --articles 8 --repeats 1
+BENCH_INDEX := --sizes 2000 --searches 50
+else
+BENCH_OUT := var/bench
+BENCH_LATENCY := --requests 2000 --clients 4
+BENCH_EMBEDDING := --headlines 147 --articles 64 --repeats 3
+BENCH_INDEX := --sizes 100000 --searches 300
+endif
+
 bench: $(STAMP)
-	mkdir -p var/bench
-	$(BIN)/python -m benchmarks.related_latency --bundles $(BUNDLES) --json var/bench/latency.json
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python -m benchmarks.related_latency --bundles $(BUNDLES) $(BENCH_LATENCY) --cache \
+	  --json $(BENCH_OUT)/latency.json
 	$(BIN)/python -m benchmarks.embedding_throughput --input embeddings/data/sample_articles.jsonl \
-	  --headlines 147 --articles 64 --json var/bench/embedding.json
-	$(BIN)/python -m benchmarks.index_scale --bundles $(BUNDLES) --sizes 100000 --json var/bench/index.json
+	  $(BENCH_EMBEDDING) --json $(BENCH_OUT)/embedding.json
+	$(BIN)/python -m benchmarks.index_scale --bundles $(BUNDLES) $(BENCH_INDEX) --json $(BENCH_OUT)/index.json
 
 load: $(STAMP)
 	$(BIN)/python -m benchmarks.load_run --bundles $(BUNDLES)

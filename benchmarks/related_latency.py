@@ -1,26 +1,42 @@
 """Latency of the related endpoint on a published bundle: in-process and over HTTP from other processes.
 
     python -m benchmarks.related_latency --bundles var/bundles [--requests 2000] [--clients 4]
-        [--json out.json]
+        [--cache] [--json out.json]
 
 Two rankers are timed: the baseline (plain cosine, no list policy) and the service as configured
 (the scorer and the default policies). In-process, their requests alternate, so that a noisy machine
 weighs on both alike. Over HTTP each runs in its own server, one after the other: first one client
 on one keep-alive connection (latency), then `--clients` client processes at once (throughput).
-Prints median, 99th percentile and mean in milliseconds, requests per second, and what the scorer adds.
+Prints median, 99th percentile and mean in milliseconds, requests per second, what the scorer adds
+and the service's p50 over the baseline's.
+
+Over HTTP, the lists are made anew by default: the server's response cache is off
+(RELATED_RESPONSE_CACHE=0) and the ids are drawn without replacement (each article once per pass over
+the corpus, each pass in a new order). With `--cache`, both rankers are served again with the cache on
+(RELATED_RESPONSE_CACHE as set, 10,000 by default) and ids drawn with replacement, as repeat readers
+ask. Each HTTP figure says whether the cache was on and its hit ratio over the timed requests, read
+from the server's own counters. The server is the app of `related-articles serve` with one worker
+(the cache and its counters are one process's), in a child process of this one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing
+import os
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.serving import serving
+from benchmarks.serving import free_port
 from embeddings.index.bundle import Bundle
 from embeddings.index.publish import load_current
 from embeddings.ranking.finder import RelatedFinder, RelatedQuery
@@ -41,10 +57,14 @@ def summarize(samples_ms: list[float], seconds: float) -> dict[str, float]:
     }
 
 
-def pick_ids(bundle: Bundle, n: int, seed: int) -> list[str]:
-    """`n` article ids drawn at random (with replacement) from the bundle."""
+def pick_ids(bundle: Bundle, n: int, seed: int, replace: bool = True) -> list[str]:
+    """`n` article ids drawn at random from the bundle: with replacement, or each once per pass over it."""
     rng = np.random.default_rng(seed)
-    rowids = rng.choice(bundle.index.ids(), size=n)
+    pool = bundle.index.ids()
+    if replace:
+        rowids = rng.choice(pool, size=n)
+    else:
+        rowids = np.concatenate([rng.permutation(pool) for _ in range(math.ceil(n / len(pool)))])[:n]
     by_rowid = bundle.store.get_many([int(r) for r in set(rowids.tolist())])
     return [by_rowid[int(r)].id for r in rowids]
 
@@ -93,6 +113,7 @@ def in_process(bundle: Bundle, ids: list[str], k: int, settings: Settings) -> di
     out: dict[str, Any] = {name: summarize(samples[name], spent[name]) for name in rankers}
     out["added_p50_ms"] = round(out["service"]["p50_ms"] - out["baseline"]["p50_ms"], 3)
     out["added_p99_ms"] = round(out["service"]["p99_ms"] - out["baseline"]["p99_ms"], 3)
+    out["service_over_baseline_p50"] = round(out["service"]["p50_ms"] / out["baseline"]["p50_ms"], 2)
     return out
 
 
@@ -117,7 +138,101 @@ def _get_all(base: str, paths: list[str]) -> tuple[list[float], int]:
     return samples, errors
 
 
-def over_http(bundles: Path, ids: list[str], k: int, env: dict[str, str], clients: int) -> dict[str, Any]:
+def _cache_of(app: Any) -> Any:
+    """The app's response cache: the object in its state (or one of theirs) that counts hits and misses."""
+    for value in app.state._state.values():
+        for candidate in (value, *getattr(value, "__dict__", {}).values()):
+            if isinstance(getattr(candidate, "hits", None), int) and isinstance(
+                getattr(candidate, "misses", None), int
+            ):
+                return candidate
+    raise RuntimeError("the app's state holds no response cache with hits and misses")
+
+
+def _serve(bundles: str, env: dict[str, str], port: int, counters: Connection) -> None:
+    """In a child process: the app of `related-articles serve --workers 1`, its cache's counters on a pipe."""
+    os.environ.update(env)
+    import uvicorn
+
+    from service.app import create_app
+    from service.protocol import limited_protocol
+
+    settings = Settings(bundles=Path(bundles), host="127.0.0.1", port=port)
+    app = create_app(settings)
+
+    def answer() -> None:
+        while True:
+            counters.recv()
+            cache = _cache_of(app)
+            counters.send((cache.capacity, cache.hits, cache.misses))
+
+    threading.Thread(target=answer, daemon=True).start()
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=limited_protocol(settings),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@contextmanager
+def serving(
+    bundles: Path, env: dict[str, str], timeout: float = 180.0
+) -> Iterator[tuple[str, Callable[[], tuple[int, int, int]]]]:
+    """Serve `bundles` with extra environment `env`: the base URL once /readyz says ready, and a
+    function that reads the server's response cache: (capacity, hits, misses)."""
+    import httpx
+
+    spawn = multiprocessing.get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    port = free_port()
+    server = spawn.Process(target=_serve, args=(str(bundles), env, port, theirs))
+    server.start()
+    base = f"http://127.0.0.1:{port}"
+
+    def counters() -> tuple[int, int, int]:
+        ours.send("counters")
+        capacity, hits, misses = ours.recv()
+        return int(capacity), int(hits), int(misses)
+
+    try:
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=base, timeout=10.0) as client:
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or not server.is_alive():
+                    raise RuntimeError("the server did not become ready")
+                time.sleep(0.2)  # the next look at /readyz
+        yield base, counters
+    finally:
+        server.terminate()  # SIGTERM: uvicorn shuts down gracefully
+        server.join(30)
+        if server.is_alive():
+            server.kill()
+            server.join()
+
+
+def _cache_figures(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, Any]:
+    """Whether the server's cache was on, and its hits, misses and hit ratio between two readings."""
+    hits, misses = after[1] - before[1], after[2] - before[2]
+    return {
+        "cache": f"on ({after[0]} lists)" if after[0] else "off",
+        "cache_hits": hits,
+        "cache_misses": misses,
+        "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
+    }
+
+
+def over_http(
+    bundles: Path, ids: list[str], k: int, env: dict[str, str], clients: int, cache: bool
+) -> dict[str, Any]:
     """Serve in a child process; time sequential keep-alive requests, then `clients` concurrent clients.
 
     The clients are processes of their own on http.client (lighter than httpx, so the figures are the
@@ -126,17 +241,21 @@ def over_http(bundles: Path, ids: list[str], k: int, env: dict[str, str], client
     from concurrent.futures import ProcessPoolExecutor
     from urllib.parse import quote
 
+    env = env if cache else {**env, "RELATED_RESPONSE_CACHE": "0"}
     paths = [f"/v1/articles/{quote(ident, safe='')}/related?k={k}" for ident in ids]
-    with serving(bundles, env) as base:
+    with serving(bundles, env) as (base, counters):
         _get_all(base, paths[:50])
+        before = counters()
         started = time.perf_counter()
         samples, errors = _get_all(base, paths)
         result: dict[str, Any] = summarize(samples, time.perf_counter() - started)
         result["errors"] = float(errors)
+        result.update(_cache_figures(before, counters()))
         if clients > 1:
             shares = [paths[i::clients] for i in range(clients)]
             with ProcessPoolExecutor(clients) as pool:
                 list(pool.map(_get_all, [base] * clients, [share[:20] for share in shares]))  # warm
+                before = counters()
                 started = time.perf_counter()
                 runs = list(pool.map(_get_all, [base] * clients, shares))
                 seconds = time.perf_counter() - started
@@ -145,6 +264,7 @@ def over_http(bundles: Path, ids: list[str], k: int, env: dict[str, str], client
                 "clients": clients,
                 **summarize(together, seconds),
                 "errors": float(sum(e for _, e in runs)),
+                **_cache_figures(before, counters()),
             }
         return result
 
@@ -160,13 +280,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-http", action="store_true", help="in-process only")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (1: none)")
+    parser.add_argument(
+        "--cache", action="store_true", help="over HTTP, also with the response cache on (repeat readers)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     bundle = load_current(args.bundles)
-    ids = pick_ids(bundle, args.requests, args.seed)
+    ids = pick_ids(bundle, args.requests, args.seed, replace=False)
+    repeated = pick_ids(bundle, args.requests, args.seed, replace=True) if args.cache else []
     settings = Settings(bundles=args.bundles)
     results: dict[str, Any] = {"bundle": bundle.version, "articles": len(bundle.store), "k": args.k}
+    results["distinct_ids"] = len(set(ids))
     results["in_process"] = in_process(bundle, ids, args.k, settings)
     bundle.close()
     del bundle  # its arrays go before the servers load their own copy (7.8 GB at 1M articles)
@@ -174,15 +299,33 @@ def main() -> None:
         print(f"in-process {name:8s} {json.dumps(results['in_process'][name])}")
     print(
         f"in-process: the scorer and policies add {results['in_process']['added_p50_ms']} ms at p50, "
-        f"{results['in_process']['added_p99_ms']} ms at p99"
+        f"{results['in_process']['added_p99_ms']} ms at p99; service / baseline at p50: "
+        f"{results['in_process']['service_over_baseline_p50']}"
     )
     if not args.no_http:
-        results["http"] = {
-            "baseline": over_http(args.bundles, ids, args.k, BASELINE_ENV, args.clients),
-            "service": over_http(args.bundles, ids, args.k, {}, args.clients),
-        }
-        for name, figures in results["http"].items():
-            print(f"over HTTP  {name:8s} {json.dumps(figures)}")
+        runs = [("cache_off", ids, False)] + ([("cache_on", repeated, True)] if args.cache else [])
+        results["http"] = {}
+        for label, drawn, cache in runs:
+            mode = "on" if cache else "off"
+            figures: dict[str, Any] = {
+                name: over_http(args.bundles, drawn, args.k, env, args.clients, cache)
+                for name, env in (("baseline", BASELINE_ENV), ("service", {}))
+            }
+            ratio = round(figures["service"]["p50_ms"] / figures["baseline"]["p50_ms"], 2)
+            figures["service_over_baseline_p50"] = ratio
+            results["http"][label] = figures
+            draw = "with replacement" if cache else "without replacement"
+            for name in ("baseline", "service"):
+                print(f"over HTTP, cache {mode:3s} {name:8s} {json.dumps(figures[name])}")
+            print(
+                f"over HTTP, cache {mode} ({len(set(drawn))} distinct ids of "
+                f"{len(drawn)}, drawn {draw}): service / baseline at p50: {ratio}"
+            )
+        if args.cache:
+            on, off = results["http"]["cache_on"]["service"], results["http"]["cache_off"]["service"]
+            print(
+                f"over HTTP, service: cache on / cache off at p50: {round(on['p50_ms'] / off['p50_ms'], 2)}"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
