@@ -15,8 +15,8 @@ Over HTTP, the lists are made anew by default: the server's response cache is of
 the corpus, each pass in a new order). With `--cache`, both rankers are served again with the cache on
 (RELATED_RESPONSE_CACHE as set, 10,000 by default) and ids drawn with replacement, as repeat readers
 ask. Each HTTP figure says whether the cache was on and its hit ratio over the timed requests, read
-from the server's own counters. The server is the app of `related-articles serve` with one worker
-(the cache and its counters are one process's), in a child process of this one.
+from the server's /metrics (related_list_cache_hits and _misses). The server is `related-articles
+serve` with one worker (the cache and its counters are one process's).
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -138,43 +137,17 @@ def _get_all(base: str, paths: list[str]) -> tuple[list[float], int]:
     return samples, errors
 
 
-def _cache_of(app: Any) -> Any:
-    """The app's response cache: the object in its state (or one of theirs) that counts hits and misses."""
-    for value in app.state._state.values():
-        for candidate in (value, *getattr(value, "__dict__", {}).values()):
-            if isinstance(getattr(candidate, "hits", None), int) and isinstance(
-                getattr(candidate, "misses", None), int
-            ):
-                return candidate
-    raise RuntimeError("the app's state holds no response cache with hits and misses")
+def _counters(base: str) -> tuple[int, int, int]:
+    """The server's list cache, from its /metrics: (capacity, hits, misses)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
 
-
-def _serve(bundles: str, env: dict[str, str], port: int, counters: Connection) -> None:
-    """In a child process: the app of `related-articles serve --workers 1`, its cache's counters on a pipe."""
-    os.environ.update(env)
-    import uvicorn
-
-    from service.app import create_app
-    from service.protocol import limited_protocol
-
-    settings = Settings(bundles=Path(bundles), host="127.0.0.1", port=port)
-    app = create_app(settings)
-
-    def answer() -> None:
-        while True:
-            counters.recv()
-            cache = _cache_of(app)
-            counters.send((cache.capacity, cache.hits, cache.misses))
-
-    threading.Thread(target=answer, daemon=True).start()
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=limited_protocol(settings),
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
+    text = httpx.get(f"{base}/metrics", timeout=10.0).text
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return (
+        int(values["related_list_cache_capacity"]),
+        int(values["related_list_cache_hits_total"]),
+        int(values["related_list_cache_misses_total"]),
     )
 
 
@@ -182,22 +155,17 @@ def _serve(bundles: str, env: dict[str, str], port: int, counters: Connection) -
 def serving(
     bundles: Path, env: dict[str, str], timeout: float = 180.0
 ) -> Iterator[tuple[str, Callable[[], tuple[int, int, int]]]]:
-    """Serve `bundles` with extra environment `env`: the base URL once /readyz says ready, and a
-    function that reads the server's response cache: (capacity, hits, misses)."""
+    """`related-articles serve --workers 1` on `bundles` with extra environment `env`: the base URL once
+    /readyz says ready, and a function that reads the server's list cache: (capacity, hits, misses)."""
     import httpx
 
-    spawn = multiprocessing.get_context("spawn")
-    ours, theirs = spawn.Pipe()
     port = free_port()
-    server = spawn.Process(target=_serve, args=(str(bundles), env, port, theirs))
-    server.start()
+    command = [sys.executable, "-m", "service.cli", "serve", "--bundles", str(bundles), "--workers", "1"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(
+        command, env={**os.environ, "RELATED_LOG_LEVEL": "warning", **env}, stdout=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
-
-    def counters() -> tuple[int, int, int]:
-        ours.send("counters")
-        capacity, hits, misses = ours.recv()
-        return int(capacity), int(hits), int(misses)
-
     try:
         deadline = time.monotonic() + timeout
         with httpx.Client(base_url=base, timeout=10.0) as client:
@@ -207,16 +175,17 @@ def serving(
                         break
                 except httpx.TransportError:
                     pass
-                if time.monotonic() > deadline or not server.is_alive():
+                if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the server did not become ready")
                 time.sleep(0.2)  # the next look at /readyz
-        yield base, counters
+        yield base, lambda: _counters(base)
     finally:
         server.terminate()  # SIGTERM: uvicorn shuts down gracefully
-        server.join(30)
-        if server.is_alive():
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
             server.kill()
-            server.join()
+            server.wait()
 
 
 def _cache_figures(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, Any]:

@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from embeddings.live.list_cache import ListCache
 from embeddings.live.loaded import Loaded
 
 # Milliseconds matter for this endpoint: buckets from 1 ms to 2.5 s.
@@ -40,10 +41,32 @@ class _BundleCollector(Collector):
         yield from (articles, age, ready, pending)
 
 
+class _ListCacheCollector(Collector):
+    """Reads the list cache's counters at scrape time."""
+
+    def __init__(self, lists: Callable[[], ListCache | None]) -> None:
+        self._lists = lists
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        lists = self._lists()
+        hits = CounterMetricFamily("related_list_cache_hits", "Related lists answered from the list cache.")
+        misses = CounterMetricFamily(
+            "related_list_cache_misses", "Related lists made anew (not in the list cache, or it is off)."
+        )
+        capacity = GaugeMetricFamily("related_list_cache_capacity", "Lists the cache may hold (0: off).")
+        if lists is not None:
+            hits.add_metric([], float(lists.hits))
+            misses.add_metric([], float(lists.misses))
+            capacity.add_metric([], float(lists.capacity))
+        yield from (hits, misses, capacity)
+
+
 class Metrics:
     """The app's own registry (one per app, so that test apps do not share counters)."""
 
-    def __init__(self, loaded: Callable[[], Loaded | None]) -> None:
+    def __init__(
+        self, loaded: Callable[[], Loaded | None], lists: Callable[[], ListCache | None] = lambda: None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "related_request_duration_seconds",
@@ -65,6 +88,7 @@ class Metrics:
             "related_writes", "Acknowledged writes, by operation.", ["op"], registry=self.registry
         )
         self.registry.register(_BundleCollector(loaded))
+        self.registry.register(_ListCacheCollector(lists))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Record one answered request."""

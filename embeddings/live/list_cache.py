@@ -60,7 +60,7 @@ class ListCache:
     def get(self, snapshot: Snapshot, key: Hashable) -> bytes | None:
         """The body cached for `key` if it was made for `snapshot` (or carried over to it)."""
         with self._lock:
-            entry = self._entries.get(key) if snapshot is self._snapshot else None
+            entry = self._entries.get(key) if snapshot is self._snapshot and self.capacity else None
             if entry is None:
                 self.misses += 1
                 return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -162,3 +163,35 @@ def test_acknowledged_writes_survive_kill_9(start: Any, sample_rows: list[dict[s
     assert not missing
     # Replay uses the logged vectors: the lists are exactly those served before the crash.
     assert _lists(server, queries) == before
+
+
+def test_a_server_shutting_down_is_not_ready(start: Any) -> None:
+    """From SIGTERM on, /readyz is never 200, even before the server stops accepting (issue 21)."""
+    server = start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    answers: list[int | str] = []
+    try:
+        connection.request("GET", "/readyz")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200  # one keep-alive connection, open before the signal
+        server.process.send_signal(signal.SIGTERM)
+        for _ in range(20):  # on the open connection, then on new ones, until the server is gone
+            try:
+                connection.request("GET", "/readyz")
+                answer = connection.getresponse()
+                body = answer.read()
+                answers.append(answer.status)
+                if answer.status == 503:
+                    assert b"shutting down" in body
+            except (OSError, http.client.HTTPException) as exc:
+                answers.append(type(exc).__name__)
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    finally:
+        connection.close()
+    assert 200 not in answers, answers
+    assert 503 in answers or answers[0] != "ConnectionRefusedError", answers  # it was answering
+    # uvicorn ends by raising the signal it caught once its handler is restored: the default, exit.
+    assert server.process.wait(timeout=30) == -signal.SIGTERM
+    print(f"after SIGTERM: {answers}")

@@ -139,7 +139,6 @@ def test_a_pin_deleted_or_unlisted_later_drops_out_and_says_so(settings: Setting
         assert refused.status_code == 422 and "listed=false" in refused.text
 
 
-
 @pytest.mark.parametrize("away", ["delete", "unlisted"])
 def test_a_pin_written_again_leads_its_cached_list_again(
     tmp_path: Path, make_settings: Callable[..., Settings], away: str
@@ -158,7 +157,9 @@ def test_a_pin_written_again_leads_its_cached_list_again(
         if away == "delete":
             assert client.delete("/v1/articles/pin", headers=AUTH).status_code == 200
         else:
-            assert client.put("/v1/articles/pin", json={**pin, "listed": False}, headers=AUTH).status_code == 200
+            assert (
+                client.put("/v1/articles/pin", json={**pin, "listed": False}, headers=AUTH).status_code == 200
+            )
         assert "pin" not in _ids(client, "t004")
         assert "pin" not in _ids(client, "t004")  # answered from the cache
         assert client.put("/v1/articles/pin", json=pin, headers=AUTH).status_code == 200
