@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -37,6 +38,9 @@ def search_titles(
     k: Annotated[int, Query(ge=1, le=50, description="How many articles, at most (1 to 50).")] = 10,
 ) -> Response:
     """Articles whose title holds `q` (a scan of the titles: for people, not for every page view)."""
+    control = next((c for c in q if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise InvalidQueryError(f"q may not hold control characters, got U+{ord(control):04X}")
     words = " ".join(q.split())
     if len(words) < MIN_SEARCH:
         raise InvalidQueryError(f"q needs at least {MIN_SEARCH} characters, got {len(words)}")

@@ -142,6 +142,14 @@ def test_search_titles(client: TestClient) -> None:
     assert client.get("/v1/search", params={"q": "locust", "lang": "ar"}).status_code == 422
 
 
+@pytest.mark.parametrize("q", ["%00%00%00", "loc%00ust", "%01%02%03", "locust%7F", "%C2%85%C2%85%C2%85"])
+def test_search_refuses_control_characters(client: TestClient, q: str) -> None:
+    """NUL and the other control characters are no words of a title (issue 21, defect 5)."""
+    refused = client.get(f"/v1/search?q={q}")
+    assert refused.status_code == 422, refused.text
+    assert "control characters" in refused.json()["error"]["message"]
+
+
 def test_search_sees_writes_and_deletes(client: TestClient) -> None:
     body = {"title": "Desert LOCUST swarm reaches the coast", "lang": "en", "url": "https://x.example/l"}
     assert client.put("/v1/articles/n1", json=body, headers=AUTH).status_code == 200
