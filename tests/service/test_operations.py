@@ -47,7 +47,7 @@ def test_metrics_count_requests_errors_and_short_lists(
         client.get("/v1/articles/a1/related", params={"k": 50})  # only 5 others: a short list
         client.get("/v1/articles/nope/related")
         text = client.get("/metrics").text
-    route = "/v1/articles/{article_id:path}/related"
+    route = "/v1/articles/{article_id}/related"
     count = _value(text, "related_request_duration_seconds_count", route=route, method="GET", status="200")
     assert count == 2
     assert _value(text, "related_errors_total", route=route, status="404") == 1
