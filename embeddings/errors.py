@@ -18,6 +18,7 @@ RelatedArticlesError
  ├── WriteLogError            the write log cannot be opened or written  (503)
  │    ├── WriteLogLostError       the log is missing, emptied, replaced or older than acknowledged
  │    └── WriteLogUnavailableError  its database cannot be reached (for now)
+ │         └── WriteLogAccessError    no permission to write it, or a read-only file system
  ├── CacheError               the embedding cache cannot be read or written
  └── ModelError               the embedding model could not be loaded
 """
@@ -162,6 +163,12 @@ class WriteLogUnavailableError(WriteLogError):
     """The write log's database cannot be reached: nothing is lost, and it is tried again."""
 
     code = "write_log_unavailable"
+
+
+class WriteLogAccessError(WriteLogUnavailableError):
+    """The log or its directory cannot be written (permission, read-only file system): nothing is lost."""
+
+    code = "write_log_not_writable"
 
 
 class CacheError(RelatedArticlesError):

@@ -193,7 +193,7 @@ class ArticleIn(ArticleFields):
 
     title: VisibleText = Field(min_length=1, max_length=2000)
     body: str = Field("", max_length=200_000)
-    url: str | None = Field(None, max_length=4096)
+    url: str | None = Field(None, max_length=MAX_URL_LENGTH)
     lang: str | None = Field(None, description="ISO 639-1 code, e.g. 'ar'.")
     published_at: IsoDate = Field(None, description="ISO 8601; naive times are taken as UTC.")
     section: str | None = Field(None, max_length=MAX_SECTION_LENGTH)

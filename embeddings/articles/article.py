@@ -38,7 +38,9 @@ FIELDS = (
     "image_url",
     "listed",
 )
-MAX_URL_LENGTH = 2048
+# The longest address (characters) of an article or its picture: one limit for writes, archives and
+# lookups by URL, so that whatever is written can be found by its address.
+MAX_URL_LENGTH = 4096
 _WEB_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
 
@@ -112,7 +114,7 @@ class ArticleFields(BaseModel):
 
     title: VisibleText = Field(min_length=1)
     body: str = ""
-    url: str | None = None
+    url: str | None = Field(None, max_length=MAX_URL_LENGTH)
     lang: str | None = None
     published_at: IsoDate = None
     section: str | None = None

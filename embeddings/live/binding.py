@@ -19,9 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from embeddings.errors import BundleError, WriteLogError, WriteLogLostError, WriteLogUnavailableError
+from embeddings.errors import (
+    BundleError,
+    WriteLogAccessError,
+    WriteLogError,
+    WriteLogLostError,
+    WriteLogUnavailableError,
+)
 from embeddings.index.bundle import read_manifest
 from embeddings.index.publish import current_target
+from embeddings.live.sqlite_log import user_name
 from embeddings.live.write_log import LogLocation, is_url, log_exists, log_name, open_log, set_aside
 from embeddings.live.writes import WriteLog
 
@@ -46,6 +53,11 @@ def read_binding(bundles: Path) -> Binding | None:
         return Binding(str(data["log_id"]), int(data["last_seq"]))
     except FileNotFoundError:
         return None
+    except PermissionError as exc:  # an intact binding this process may not read: no loss to accept
+        raise WriteLogAccessError(
+            f"{BINDING_FILE} in the bundles directory cannot be read: the service's user ({user_name()}) may "
+            f"not read {path}: give it read and write access to the bundles directory and its files"
+        ) from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise WriteLogLostError(
             f"{BINDING_FILE} in the bundles directory is unreadable ({exc}): restore it, or accept the "
@@ -146,7 +158,8 @@ def problem(location: LogLocation, found: WriteLog | None, want: Binding) -> str
 def _open(location: LogLocation) -> tuple[WriteLog | None, str | None]:
     """The existing log at `location` opened for writing, or None and why it cannot be.
 
-    A database that cannot be reached raises WriteLogUnavailableError: that is no loss to accept.
+    A database that cannot be reached, or a log this process may not write (WriteLogAccessError: a
+    lack of permission, a read-only file system), raises WriteLogUnavailableError: no loss to accept.
     """
     if not log_exists(location):
         return None, None

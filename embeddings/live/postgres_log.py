@@ -10,12 +10,18 @@ A connection lost mid-append (PostgreSQL restarted, its backend killed) is opene
 append retried for `retry_seconds` (recovery after a backend's `kill -9` took 3 to 6 s here); the
 batch's id tells whether the lost commit had happened, so a write is never logged twice and never
 acknowledged unless committed.
+
+A listener whose backend stops answering while TCP stays up (a stopped or wedged backend process: the
+kernel acknowledges every byte, so keepalives see nothing) would hear nothing forever; its heartbeat
+has a deadline, past which the connection is cut and replaced, and `check()` fails meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -87,6 +93,11 @@ CONNECTION: dict[str, Any] = {
     "options": "-c synchronous_commit=on",
 }
 HEARTBEAT = 2.0  # seconds of silence after which the listener asks its connection whether it lives
+# A live backend answers the heartbeat's `SELECT 1` in about a millisecond; one silent for 3 s is
+# stopped or wedged. Past it the listener cuts its connection and opens another, and `check()` (readiness)
+# fails until the new one listens: meanwhile this replica would miss other replicas' writes.
+HEARTBEAT_DEADLINE = 3.0
+LISTENER_NAME = "related-articles write log listener"  # its pg_stat_activity.application_name
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
@@ -140,6 +151,8 @@ class PostgresWriteLog:
         self._version = 0
         self._closing = threading.Event()
         self._listener: threading.Thread | None = None
+        self._heard_at = time.monotonic()  # when the listener last knew its connection alive
+        self._listen_error: str | None = None  # why the listener has no connection, while it has none
         try:
             if create and new_ok:
                 self._transaction(self._create_schema)
@@ -205,6 +218,14 @@ class PostgresWriteLog:
         )
         if found is None or found[0] != self.log_id:
             raise WriteLogLostError(f"the write log in {self.name} was replaced under the service")
+        if self._listener is not None:
+            silent = time.monotonic() - self._heard_at
+            if self._listen_error or silent > HEARTBEAT + HEARTBEAT_DEADLINE:
+                why = self._listen_error or f"its connection has not answered for {silent:.0f} s"
+                raise WriteLogUnavailableError(
+                    f"the write log {self.name}'s listener is not listening ({why}): writes of other"
+                    " replicas are not heard until its connection is replaced"
+                )
 
     def append(self, writes: Sequence[Write]) -> list[Write]:
         """Write `writes` in one transaction; return them with their sequence numbers once committed."""
@@ -274,18 +295,22 @@ class PostgresWriteLog:
         warned = False
         while not self._closing.is_set():
             try:
-                with psycopg.connect(self.url, **CONNECTION) as conn:
+                with psycopg.connect(self.url, **CONNECTION, application_name=LISTENER_NAME) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._version += 1
+                    self._heard_at, self._listen_error = time.monotonic(), None
                     warned = False
                     while not self._closing.is_set():
                         heard = False
                         for _ in conn.notifies(timeout=HEARTBEAT):
                             self._version += 1
+                            self._heard_at = time.monotonic()
                             heard = True
                         if not heard:
-                            conn.execute("SELECT 1")  # a connection cut without a word fails here
+                            _heartbeat(conn)  # a connection cut without a word fails here
+                            self._heard_at = time.monotonic()
             except psycopg.Error as exc:
+                self._listen_error = _first_line(exc)
                 if not warned:
                     log.warning("write log %s: listening again after %s", self.name, _first_line(exc))
                     warned = True
@@ -340,9 +365,37 @@ class PostgresWriteLog:
         """Stop listening and close the connection."""
         self._closing.set()
         if self._listener is not None:
-            self._listener.join(timeout=CONNECT_TIMEOUT + HEARTBEAT + 1)
+            self._listener.join(timeout=CONNECT_TIMEOUT + HEARTBEAT + HEARTBEAT_DEADLINE + 1)
         with self._lock:
             self._drop()
+
+
+def _heartbeat(conn: psycopg.Connection[Any]) -> None:
+    """`SELECT 1` on `conn`; past HEARTBEAT_DEADLINE its socket is shut, so that the query fails."""
+    cut = threading.Timer(HEARTBEAT_DEADLINE, _cut, args=(conn,))
+    cut.daemon = True
+    cut.start()
+    asked = time.monotonic()
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        if time.monotonic() - asked >= HEARTBEAT_DEADLINE:
+            raise psycopg.OperationalError(
+                f"no answer to a heartbeat within {HEARTBEAT_DEADLINE:g} s"
+            ) from exc
+        raise
+    finally:
+        cut.cancel()
+        cut.join()  # never cut a socket whose number may be reused once `conn` is closed
+
+
+def _cut(conn: psycopg.Connection[Any]) -> None:
+    """Shut `conn`'s socket (from another thread): a read blocked on it returns, as at a connection lost."""
+    with (
+        contextlib.suppress(OSError, psycopg.Error),
+        socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock,
+    ):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _holds_log(conn: psycopg.Connection[Any]) -> bool:

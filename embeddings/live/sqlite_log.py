@@ -8,14 +8,18 @@ put, so a restart replays writes without embedding anything. SQLite runs in WAL 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import pwd
 import sqlite3
+import stat
 import threading
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from embeddings.errors import WriteLogError, WriteLogLostError
+from embeddings.errors import WriteLogAccessError, WriteLogError, WriteLogLostError
 from embeddings.live.writes import (
     LAST_OF_EACH,
     SAME_KIND,
@@ -80,6 +84,9 @@ class SqliteWriteLog:
             found = self._db.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
             self.log_id: str | None = found[0] if found else None
         except (OSError, sqlite3.Error) as exc:
+            denied = _denied(exc) and not_writable(_nearest(path.parent), *_files(path))
+            if denied:  # an intact log this process may not write: no loss, and never one to accept
+                raise WriteLogAccessError(f"cannot open the write log {path}: {denied} ({exc})") from exc
             raise WriteLogError(f"cannot open the write log {path}: {exc}") from exc
         self._files = self._identity()
 
@@ -274,6 +281,62 @@ class SqliteWriteLog:
             self._db.close()
             if self._probe is not None:
                 self._probe.close()
+
+
+# What a lack of access shows as: SQLite's SQLITE_PERM, SQLITE_READONLY and SQLITE_CANTOPEN, the OS's
+# EACCES, EPERM and EROFS. Only then is the directory's or the files' access looked at.
+_SQLITE_DENIED = frozenset({3, 8, 14})
+_OS_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def _denied(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.Error):
+        return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_DENIED
+    return isinstance(exc, OSError) and exc.errno in _OS_DENIED
+
+
+def _files(path: Path) -> list[Path]:
+    """The log's file and its companions (`-wal`, `-shm`)."""
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+def _nearest(directory: Path) -> Path:
+    """`directory`, or its nearest ancestor that exists (where it would be made)."""
+    return next((p for p in (directory, *directory.parents) if _stat(p) is not None), directory)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """`path`'s status, None when it does not exist or cannot be reached (the directory above says why)."""
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
+def user_name() -> str:
+    """The name of the user this process runs as (its uid when it has none)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
+def not_writable(*paths: Path) -> str | None:
+    """Why this process may not write `paths` (a directory: make files in it), with the fix; None if it may.
+
+    Paths that do not exist, or cannot be reached, are passed over: give their directory first.
+    """
+    for path in paths:
+        info = _stat(path)
+        if info is None:
+            continue
+        with contextlib.suppress(OSError):
+            if os.statvfs(path).f_flag & os.ST_RDONLY:
+                return f"{path} is on a read-only file system: mount it read-write"
+        mode = os.W_OK | os.X_OK if stat.S_ISDIR(info.st_mode) else os.R_OK | os.W_OK
+        if not os.access(path, mode):
+            return f"the service's user ({user_name()}) may not write {path}: give it write access"
+    return None
 
 
 def set_aside(path: Path) -> str:

@@ -19,6 +19,13 @@
     return node;
   }
 
+  // Only an absolute http(s) address is a link, as in the HTML list: a stored `javascript:`, `data:` or
+  // protocol-relative `//host/...` url is shown as text.
+  function webUrl(value) {
+    var url = String(value || "").trim();
+    return /^https?:\/\//i.test(url) ? url : null;
+  }
+
   function path(id) { return "/v1/articles/" + encodeURIComponent(id); }  // an id is one segment
 
   function getJson(url) {
@@ -159,7 +166,8 @@
         return;
       }
       var a = answer.body;
-      var title = a.url ? el("a", { href: a.url, lang: a.lang, dir: "auto", text: a.title })
+      var href = webUrl(a.url);
+      var title = href ? el("a", { href: href, lang: a.lang, dir: "auto", text: a.title })
                         : el("span", { lang: a.lang, dir: "auto", text: a.title });
       var parts = [
         el("h3", { class: "article-title", "data-id": a.id }, [title]),

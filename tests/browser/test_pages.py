@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from benchmarks.browser import wait_for
-from tests.browser.conftest import PAGES
+from tests.browser.conftest import KEY, PAGES
 
 MONTH = {"ar": "مارس", "en": "March", "fr": "mars"}  # the sample corpus is of March 2026
 
@@ -172,3 +172,37 @@ def test_the_console(browser: Any, service: str) -> None:
         lambda: by_css(browser, ".article-title")[0].get_attribute("data-id") == related[0]["id"],
         what="the next article",
     )
+
+
+def test_the_console_links_only_web_addresses(browser: Any, service: str) -> None:
+    urls = {
+        "probe-javascript": "javascript:alert(1)",
+        "probe-data": "data:text/html,<script>alert(1)</script>",
+        "probe-protocol-relative": "//evil.example/x",
+        "probe-web": "https://news.example.com/probe",  # the one that is a link
+    }
+    auth = {"Authorization": f"Bearer {KEY}"}
+    try:
+        for article_id, url in urls.items():
+            article = {"title": f"Console probe {article_id}", "url": url, "lang": "en", "listed": False}
+            written = httpx.put(f"{service}/v1/articles/{article_id}", json=article, headers=auth, timeout=60)
+            assert written.status_code == 200, written.text
+        for article_id, url in urls.items():
+            browser.get(f"{service}/#article={article_id}")
+            wait_for(
+                lambda a=article_id: by_css(browser, f'.article-title[data-id="{a}"]'), what="the article"
+            )
+            (title,) = by_css(browser, ".article-title")
+            hrefs = [a.get_attribute("href") for a in by_css(title, "a")]
+            raw = browser.execute_script(
+                "return Array.from(document.querySelectorAll('[href]'), e => e.getAttribute('href'))"
+            )
+            if url.startswith("https://"):
+                assert hrefs == [url]
+            else:
+                assert hrefs == [] and title.text == f"Console probe {article_id}"
+                assert url not in raw
+                assert not [h for h in raw if h.lower().startswith(("javascript:", "data:", "//"))], raw
+    finally:
+        for article_id in urls:
+            httpx.delete(f"{service}/v1/articles/{article_id}", headers=auth, timeout=60)

@@ -1,11 +1,13 @@
-"""The PostgreSQL write log against a real server: commit order, notifications, a killed backend, loss."""
+"""The PostgreSQL write log on a real server: order, notifications, killed or stopped backends, loss."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -13,7 +15,13 @@ import pytest
 from benchmarks.pg_cluster import Cluster
 from embeddings.errors import WriteLogLostError, WriteLogUnavailableError
 from embeddings.live.binding import Binding, open_bound, write_binding
-from embeddings.live.postgres_log import SCHEMA, PostgresWriteLog
+from embeddings.live.postgres_log import (
+    HEARTBEAT,
+    HEARTBEAT_DEADLINE,
+    LISTENER_NAME,
+    SCHEMA,
+    PostgresWriteLog,
+)
 from embeddings.live.write_log import log_exists, log_name, open_log
 from embeddings.live.writes import delete
 
@@ -126,3 +134,57 @@ def test_a_commit_that_outlives_its_connection_is_not_logged_again(postgresql: C
         writer.join(30)
     assert [w.article_id for w in log.read()] == ["x"] and len(result) == 1
     log.close()
+
+
+def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `check` until it holds; AssertionError after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def _listening(postgresql: Cluster, database: str) -> list[int]:
+    """The pids of the write log listeners' backends on `database`."""
+    with psycopg.connect(postgresql.url(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            (database, LISTENER_NAME),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _fails(log: PostgresWriteLog) -> bool:
+    try:
+        log.check()
+    except WriteLogUnavailableError:
+        return True
+    return False
+
+
+def test_a_listener_whose_backend_stops_answering_is_not_ready_until_replaced(postgresql: Cluster) -> None:
+    url = postgresql.new_database()
+    database = url.rsplit("/", 1)[1]
+    replica = PostgresWriteLog(url)
+    _until(lambda: bool(_listening(postgresql, database)), 10, "the listener's connection")
+    [listener] = _listening(postgresql, database)
+    other = PostgresWriteLog(url)  # its listener opens after the one found above
+    with psycopg.connect(postgresql.url(), autocommit=True) as admin:
+        # TCP stays up and the kernel acknowledges every byte, but the backend answers nothing.
+        os.kill(listener, signal.SIGSTOP)
+        # No new connection until check() has been seen failing: the replacement is held back.
+        admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS false")
+        try:
+            _until(lambda: _fails(replica), HEARTBEAT + HEARTBEAT_DEADLINE + 10, "check() to fail")
+            admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
+            _until(lambda: not _fails(replica), 15, "the listener's connection to be replaced")
+            before = replica.data_version()
+            other.append([delete("heard")])  # the old backend is still stopped: the new one hears it
+            _until(lambda: replica.data_version() != before, 10, "the write to be heard")
+        finally:
+            admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
+            os.kill(listener, signal.SIGCONT)
+    assert [w.article_id for w in replica.read()] == ["heard"]
+    replica.close()
+    other.close()

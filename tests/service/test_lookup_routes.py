@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from embeddings.articles.article import MAX_URL_LENGTH
 from embeddings.settings import Settings
 from service.app import create_app
 from tests.conftest import build_with, corpus_rows, write_jsonl
@@ -66,6 +67,22 @@ def test_unknown_and_bad_urls(client: TestClient) -> None:
     assert unknown.json()["error"]["code"] == "invalid_query"
     html = client.get("/v1/related.html", params={"url": page("a99")})
     assert html.status_code == 404 and html.json()["error"]["code"] == "url_not_found"
+
+
+def test_one_url_limit_for_writes_and_lookups(client: TestClient) -> None:
+    base = "https://news.example.com/long/"
+    longest = base + "x" * (MAX_URL_LENGTH - len(base))
+    written = client.put("/v1/articles/long", json={"title": "t", "url": longest}, headers=AUTH)
+    assert written.status_code == 200, written.text
+    found = client.get("/v1/related", params={"url": longest})
+    assert found.status_code == 200, found.text
+    assert found.json()["article"]["id"] == "long"
+    refused = client.put("/v1/articles/longer", json={"title": "t", "url": longest + "x"}, headers=AUTH)
+    assert refused.status_code == 422
+    message = refused.json()["error"]["message"]
+    assert message.startswith("body.url:") and f"at most {MAX_URL_LENGTH} characters" in message, message
+    assert client.get("/v1/articles/longer").status_code == 404
+    assert client.get("/v1/related", params={"url": longest + "x"}).status_code == 422
 
 
 def test_writes_are_found_by_url_at_once(client: TestClient) -> None:

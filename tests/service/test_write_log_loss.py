@@ -1,9 +1,20 @@
-"""A lost, emptied, replaced or older write log is refused, never served; services agree through the log."""
+"""A lost, emptied, replaced or older write log is refused, never served; services agree through the log.
+
+A log that cannot be written (no permission, a read-only file system) is no lost log: it says so, with
+the fix, and never advises accepting a loss.
+"""
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -12,8 +23,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from benchmarks.pg_cluster import Cluster
-from embeddings.errors import WriteLogError, WriteLogLostError
-from embeddings.live.binding import read_binding
+from embeddings.errors import WriteLogAccessError, WriteLogError, WriteLogLostError
+from embeddings.live.binding import open_bound, published_stamp, read_binding
 from embeddings.live.postgres_log import SCHEMA
 from embeddings.settings import Settings
 from service.app import create_app
@@ -241,3 +252,120 @@ def test_a_postgresql_log_that_went_back_stops_the_writes(settings: Settings, po
         assert ready.status_code == 503 and "failover" in ready.json()["error"]["message"]
         assert client.put("/v1/articles/n3", json=STORY, headers=AUTH).status_code == 503  # not #2 again
         assert client.get("/v1/articles/n2").status_code == 200  # reads go on from memory
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """`path` bind-mounted read-only over itself; skipped where this process may not mount."""
+    bound = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True, text=True)
+    if bound.returncode:
+        pytest.skip(f"cannot bind-mount here (root with CAP_SYS_ADMIN is needed): {bound.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(path)], check=True, capture_output=True)
+        yield
+    finally:
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode:
+            subprocess.run(["umount", "--lazy", str(path)], check=True, capture_output=True)  # still busy
+
+
+def test_a_read_only_bundles_directory_is_no_lost_log(settings: Settings) -> None:
+    _write_some(settings)
+    files = sorted(p.name for p in settings.bundles.iterdir())
+    accepting = settings.model_copy(update={"accept_write_log_loss": True})
+    with _read_only(settings.bundles):
+        for each in (settings, accepting):  # accepting a loss changes nothing: there is none to accept
+            with TestClient(_app(each)) as client:
+                ready = client.get("/readyz")
+                assert ready.status_code == 503
+                message = ready.json()["error"]["message"]
+                assert "read-only file system" in message and "mount it read-write" in message, message
+                assert "accept" not in message and "lost" not in message and "loss" not in message, message
+                assert client.put("/v1/articles/n3", json=STORY, headers=AUTH).status_code == 503
+        with TestClient(_app(settings)) as client:
+            assert client.get("/readyz").status_code == 503
+            # Mounted read-write again under the running service: it opens its log at its next check.
+            subprocess.run(["mount", "-o", "remount,rw,bind", str(settings.bundles)], check=True)
+            deadline = time.monotonic() + 30
+            while client.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, client.get("/readyz").text
+                time.sleep(0.05)
+            assert client.get("/v1/articles/n2").status_code == 200  # the writes, intact
+            assert client.get("/v1/articles/a00").status_code == 404
+    assert sorted(p.name for p in settings.bundles.iterdir()) == files  # nothing set aside
+
+
+def _opened(bundles: Path, accept_loss: bool) -> str:
+    """What opening the bound log says: 'opened', or the error's class and message."""
+    try:
+        open_bound(bundles, bundles / "writes.sqlite", published_stamp(bundles), accept_loss).close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "opened"
+
+
+def _unprivileged(work: Callable[[], str], bundles: Path) -> str:
+    """`work()` where this process's user may not write `bundles`: as `nobody` in a child if root
+    (root writes anywhere), else in this process with the write bits of the directory and its files off."""
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in (bundles, *bundles.iterdir())}
+        for path, mode in modes.items():
+            path.chmod(mode & ~0o222)
+        try:
+            return work()
+        finally:
+            for path, mode in modes.items():
+                path.chmod(mode)
+    nobody = pwd.getpwnam("nobody")
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # never returns into pytest
+        code = 1
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.write(write, work().encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read().decode()
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0, said
+    return said
+
+
+@pytest.fixture
+def shared_settings() -> Iterator[Settings]:
+    """`settings` in a directory every user may enter (pytest's temporary directories are root's alone)."""
+    root = Path(tempfile.mkdtemp(prefix="related-access-"))
+    root.chmod(0o755)
+    settings = Settings(
+        bundles=root / "bundles", api_keys=KEY, window_days=None, reload_interval=0.05, min_score=-1
+    )
+    build_with(settings, write_jsonl(root / "rows.jsonl", corpus_rows()), HashingEncoder())
+    try:
+        yield settings
+    finally:
+        shutil.rmtree(root)
+
+
+def test_a_log_the_service_user_may_not_write_is_no_lost_log(shared_settings: Settings) -> None:
+    settings = shared_settings
+    _write_some(settings)
+    files = sorted(p.name for p in settings.bundles.iterdir())
+    for accept_loss in (False, True):  # accepting a loss changes nothing: there is none to accept
+        said = _unprivileged(lambda a=accept_loss: _opened(settings.bundles, a), settings.bundles)
+        assert said.startswith(f"{WriteLogAccessError.__name__}: "), said
+        assert "write access" in said and "writes.sqlite" in said, said
+        assert "accept" not in said and "lost" not in said and "loss" not in said, said
+    (settings.bundles / "write-log.json").chmod(0)  # the binding unreadable: no loss either
+    said = _unprivileged(lambda: _opened(settings.bundles, False), settings.bundles)
+    assert said.startswith(f"{WriteLogAccessError.__name__}: ") and "write-log.json" in said, said
+    assert "accept" not in said and "lost" not in said and "loss" not in said, said
+    (settings.bundles / "write-log.json").chmod(0o644)
+    assert sorted(p.name for p in settings.bundles.iterdir()) == files  # nothing set aside
+    with TestClient(_app(settings)) as client:  # the service's own user: the writes, intact
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/v1/articles/n2").status_code == 200
