@@ -24,18 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.serving import free_port
+from benchmarks.serving import serving
 from embeddings.index.bundle import Bundle
 from embeddings.index.publish import load_current
 from embeddings.ranking.finder import RelatedFinder, RelatedQuery
@@ -151,43 +147,6 @@ def _counters(base: str) -> tuple[int, int, int]:
     )
 
 
-@contextmanager
-def serving(
-    bundles: Path, env: dict[str, str], timeout: float = 180.0
-) -> Iterator[tuple[str, Callable[[], tuple[int, int, int]]]]:
-    """`related-articles serve --workers 1` on `bundles` with extra environment `env`: the base URL once
-    /readyz says ready, and a function that reads the server's list cache: (capacity, hits, misses)."""
-    import httpx
-
-    port = free_port()
-    command = [sys.executable, "-m", "service.cli", "serve", "--bundles", str(bundles), "--workers", "1"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(
-        command, env={**os.environ, "RELATED_LOG_LEVEL": "warning", **env}, stdout=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=base, timeout=10.0) as client:
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the server did not become ready")
-                time.sleep(0.2)  # the next look at /readyz
-        yield base, lambda: _counters(base)
-    finally:
-        server.terminate()  # SIGTERM: uvicorn shuts down gracefully
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 def _cache_figures(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, Any]:
     """Whether the server's cache was on, and its hits, misses and hit ratio between two readings."""
     hits, misses = after[1] - before[1], after[2] - before[2]
@@ -212,7 +171,9 @@ def over_http(
 
     env = env if cache else {**env, "RELATED_RESPONSE_CACHE": "0"}
     paths = [f"/v1/articles/{quote(ident, safe='')}/related?k={k}" for ident in ids]
-    with serving(bundles, env) as (base, counters):
+    # One worker: the cache and its counters are one process's.
+    with serving(bundles, {**env, "RELATED_WORKERS": "1"}) as base:
+        counters = partial(_counters, base)
         _get_all(base, paths[:50])
         before = counters()
         started = time.perf_counter()
