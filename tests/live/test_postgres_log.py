@@ -10,12 +10,12 @@ import time
 import psycopg
 import pytest
 
-from benchmarks.pg_cluster import Cluster
 from embeddings.errors import WriteLogLostError, WriteLogUnavailableError
 from embeddings.live.binding import Binding, open_bound, write_binding
 from embeddings.live.postgres_log import SCHEMA, PostgresWriteLog
 from embeddings.live.write_log import log_exists, log_name, open_log
 from embeddings.live.writes import delete
+from tests.support.pg_cluster import Cluster
 
 
 def test_replicas_append_in_number_order_and_a_reader_misses_none(postgresql: Cluster) -> None:

@@ -14,8 +14,8 @@ from embeddings.index.bundle import INDEX_FILE
 from embeddings.index.publish import current_target, publish
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with, corpus_rows, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, corpus_rows, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
 
 
 def _wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:

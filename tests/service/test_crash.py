@@ -20,6 +20,8 @@ import pytest
 KEY = "crash-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
+pytestmark = pytest.mark.server  # a `related-articles serve` process, killed
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

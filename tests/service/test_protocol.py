@@ -22,6 +22,8 @@ from service.protocol import limited_protocol
 
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 
+pytestmark = pytest.mark.server  # uvicorn servers in threads, on real sockets
+
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
     """Answers 200 with the length of the body it read; `/slow` first waits for a minute."""

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from embeddings.cli import sample_corpus
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with
+from tests.support.fakes import HashingEncoder, fake_signals
 
 KEY = "cache-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

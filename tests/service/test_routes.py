@@ -18,8 +18,8 @@ from embeddings.index.publish import current_target, publish
 from embeddings.model.signals import SignalEncoders
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from benchmarks.pg_cluster import Cluster
 from embeddings.errors import WriteLogError, WriteLogLostError
 from embeddings.live.binding import read_binding
 from embeddings.live.postgres_log import SCHEMA
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with, corpus_rows, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, corpus_rows, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
+from tests.support.pg_cluster import Cluster
 
 KEY = "loss-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.pg_cluster import Cluster
+from tests.support.pg_cluster import Cluster
 
 KEY = "fault-suite-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

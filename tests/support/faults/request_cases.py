@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
 
 STORY = {"title": "req: harbour strike dockers walk out", "body": "harbour strike dockers news", "lang": "en"}
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
 
 STORY = {"title": "تحقيق جديد في محاولة الاغتيال على طريق السدر", "lang": "ar"}
 GONE = "ar-0001"  # deleted by an acknowledged write: it must never come back

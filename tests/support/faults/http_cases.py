@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.faults.harness import Case, Lab, Outcome, Server, outcome
+from tests.support.faults.harness import Case, Lab, Outcome, Server, outcome
 
 HEAD = b"GET /v1/index HTTP/1.1\r\nHost: faults\r\n"
 PARTIAL_HEAD = HEAD + b"Accept: appli"

@@ -10,13 +10,14 @@ import shutil
 import socket
 import struct
 import threading
-import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.support.wait import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -72,18 +73,6 @@ def chrome(width: int = 1200, height: int = 900) -> Any:
         options.add_argument(flag)
     # The driver's path is given: selenium asks no manager to find, or download, one.
     return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 30.0, what: str = "the page") -> Any:
-    """The first true value of `check()`, polled; AssertionError after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @contextmanager
