@@ -20,6 +20,7 @@ from service.app import create_app
 from tests.support.corpus import build_with, corpus_rows, write_jsonl
 from tests.support.fakes import HashingEncoder, fake_signals
 from tests.support.pg_cluster import Cluster
+from tests.support.wait import wait_for
 
 KEY = "key-one"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -249,10 +250,9 @@ def test_a_rebuild_folds_the_writes_in_and_keeps_those_made_during_it(
         writer.start()
         try:
             report = build_with(settings, archive, encoder)
-            deadline = time.monotonic() + 10
-            while client.get("/readyz").json()["bundle"] != report.version and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(0.1)
+            wait_for(lambda: client.get("/readyz").json()["bundle"] == report.version, what="the swap")
+            swapped = len(acknowledged)
+            wait_for(lambda: len(acknowledged) > swapped, what="a write acknowledged after the swap")
         finally:
             stop.set()
             writer.join()
