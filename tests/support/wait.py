@@ -11,13 +11,19 @@ T = TypeVar("T")
 POLL = 0.02  # seconds between two looks
 
 
-def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "the condition") -> T:
-    """The first true value of `check()`, polled every POLL seconds; AssertionError after `timeout`."""
+def poll(check: Callable[[], T], timeout: float) -> T:
+    """The first true value of `check()`, looked at every POLL seconds; its last value after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
-        if value:
+        if value or time.monotonic() > deadline:
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(POLL)
+
+
+def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "the condition") -> T:
+    """The first true value of `check()`; AssertionError naming `what` after `timeout`."""
+    value = poll(check, timeout)
+    if not value:
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    return value

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.support.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.wait import poll
 
 STORY = {"title": "req: harbour strike dockers walk out", "body": "harbour strike dockers news", "lang": "en"}
 
@@ -176,7 +177,7 @@ def req_log_line_forged(lab: Lab) -> Outcome:
     server = lab.start(lab.copy(), RELATED_LOG_FORMAT="text", RELATED_LOG_LEVEL="info").ready()
     try:
         status, _ = _raw(server, "GET", "/v1/articles/req-x%0D%0AWARNING%20forged:%20req-line/related")
-        time.sleep(0.5)  # the access log line is written as the response goes out
+        poll(lambda: "req-line" in server.log_text(), 10)  # the access log line, forged or escaped
         lines = server.log_text().splitlines()
     finally:
         server.stop()
