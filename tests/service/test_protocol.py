@@ -19,6 +19,7 @@ from embeddings.settings import Settings
 from service.metrics import Metrics
 from service.middleware import RequestContext
 from service.protocol import limited_protocol
+from tests.support.net import free_port
 from tests.support.wait import wait_for
 
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -67,9 +68,7 @@ class Running:
 @contextmanager
 def running(settings: Settings, **config: Any) -> Iterator[Running]:
     """Serve the echo app, inside the service's outermost middleware, with the protocol of `settings`."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     app = RequestContext(echo, Metrics(lambda: None))
     options = {"log_level": "warning", "lifespan": "off", **config}
     server = uvicorn.Server(uvicorn.Config(app, port=port, http=limited_protocol(settings), **options))

@@ -7,7 +7,6 @@ are Debian's (`apt-get install chromium chromium-driver`).
 from __future__ import annotations
 
 import shutil
-import socket
 import struct
 import threading
 import zlib
@@ -17,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.support.net import free_port
 from tests.support.wait import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,13 +44,6 @@ def unavailable() -> str | None:
     except ImportError:
         return "selenium is not installed (pip install -e '.[dev]')"
     return None
-
-
-def free_port() -> int:
-    """A port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def chrome(width: int = 1200, height: int = 900) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import psutil
 
+from tests.support.net import free_port
 from tests.support.pg_cluster import Cluster
 from tests.support.wait import poll
 
@@ -34,13 +35,6 @@ class Outcome:
     expected: str
     observed: str
     passed: bool
-
-
-def free_port() -> int:
-    """A port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
