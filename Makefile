@@ -8,7 +8,7 @@ BUNDLES ?= var/bundles
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo build serve test lint bench load docs screenshots clean
+.PHONY: install demo build serve test test-fast lint bench load docs screenshots clean
 
 install: $(STAMP)
 
@@ -31,8 +31,15 @@ build: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/related-articles serve --bundles $(BUNDLES) --host $(HOST) --port $(PORT)
 
+## Every test (what CI runs).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## The fast tier: pure logic with the deterministic fake encoder, none of the tests marked as needing the
+## real models, servers, chromium, PostgreSQL or the shared data sets, nor the slow ones (pyproject.toml).
+FAST := not model and not server and not browser and not postgres and not shared_data and not slow
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "$(FAST)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check embeddings service tests benchmarks

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.browser import (
+from tests.support.browser import (
     FOLLOW_UP,
     chrome,
     copy_published,
@@ -24,8 +24,8 @@ from benchmarks.browser import (
     serving,
     site,
     unavailable,
-    wait_for,
 )
+from tests.support.wait import wait_for
 
 KEY = "screenshots"
 PAGE = """<!doctype html>

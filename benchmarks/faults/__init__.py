@@ -1,1 +1,1 @@
-"""The fault suite: defects an operator or an attacker could cause, each run against a real server."""
+"""`python -m benchmarks.faults`: the fault suite's table (the cases live in `tests/support/faults`)."""

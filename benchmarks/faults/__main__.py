@@ -2,33 +2,20 @@
 
     python -m benchmarks.faults --bundles var/bundles [--all] [--only SUBSTRING]
 
-The bundles directory is copied (never changed); every case runs on a private copy.
+The bundles directory is copied (never changed); every case runs on a private copy. The cases are in
+`tests/support/faults` (the tests run the fast ones).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
 
-from benchmarks.faults.harness import Case, Lab, Outcome
-from benchmarks.pg_cluster import unavailable
-
-MODULES = ("write_log_cases", "http_cases", "request_cases")
-POSTGRESQL_MODULES = ("replica_cases",)  # each makes a throwaway PostgreSQL cluster
-
-
-def cases(include_slow: bool, postgresql: bool = True) -> list[Case]:
-    """Every case of the suite's modules (the slow ones too with `include_slow`)."""
-    out: list[Case] = []
-    for name in MODULES + (POSTGRESQL_MODULES if postgresql else ()):
-        module = importlib.import_module(f"benchmarks.faults.{name}")
-        out += module.CASES
-        if include_slow:
-            out += getattr(module, "SLOW_CASES", [])
-    return out
+from tests.support.faults import cases
+from tests.support.faults.harness import Case, Lab, Outcome
+from tests.support.pg_cluster import unavailable
 
 
 def run(lab: Lab, selected: list[Case]) -> list[Outcome]:

@@ -10,7 +10,7 @@ import pytest
 
 from embeddings.articles.readers import parse_field_map, read_articles
 from embeddings.errors import InputError
-from tests.conftest import SHARED_DATA, needs_shared, write_jsonl
+from tests.support.corpus import write_jsonl
 
 GOOD = {
     "id": "a1",
@@ -120,9 +120,8 @@ def test_not_utf8_and_unknown_format_are_input_errors(tmp_path: Path) -> None:
         read_articles(tmp_path / "missing.jsonl")
 
 
-@needs_shared
-def test_reads_the_saudinewsnet_archive_with_a_field_map() -> None:
-    path = SHARED_DATA / "saudinewsnet" / "saudinewsnet_2015-08-01_to_08-11.jsonl.gz"
+def test_reads_the_saudinewsnet_archive_with_a_field_map(shared_data: Path) -> None:
+    path = shared_data / "saudinewsnet" / "saudinewsnet_2015-08-01_to_08-11.jsonl.gz"
     result = read_articles(
         path, parse_field_map("body=content,published_at=date_extracted,section=section_from_url")
     )

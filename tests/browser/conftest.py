@@ -10,13 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.browser import FOLLOW_UP, chrome, copy_published, picture, serving, site, unavailable
 from embeddings.model.signals import SignalEncoders
 from embeddings.settings import Settings
 from service.app import create_app
-
-KEY = "browser-key"
-PAGES: dict[str, tuple[str, bytes]] = {"/picture.png": ("image/png", picture())}
+from tests.support.browser import FOLLOW_UP, KEY, chrome, copy_published, picture, serving, site, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +32,15 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def site_port() -> Iterator[int]:
-    """The publisher's site: another origin than the service's (PAGES, filled by the tests)."""
-    with site(PAGES) as port:
+def site_pages() -> dict[str, tuple[str, bytes]]:
+    """The publisher's site's pages by path: (content type, body); the tests add theirs."""
+    return {"/picture.png": ("image/png", picture())}
+
+
+@pytest.fixture(scope="session")
+def site_port(site_pages: dict[str, tuple[str, bytes]]) -> Iterator[int]:
+    """The publisher's site: another origin than the service's (serving `site_pages`)."""
+    with site(site_pages) as port:
         yield port
 
 

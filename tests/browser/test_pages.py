@@ -7,8 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.browser import wait_for
-from tests.browser.conftest import KEY, PAGES
+from tests.support.browser import KEY
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.server  # the service under uvicorn in a thread (and a site)
 
 MONTH = {"ar": "مارس", "en": "March", "fr": "mars"}  # the sample corpus is of March 2026
 
@@ -92,8 +94,10 @@ WIDGET_PAGE = """<!doctype html>
 """
 
 
-def test_the_widget_fills_a_page_of_another_origin(browser: Any, service: str, site_port: int) -> None:
-    PAGES["/story.html"] = ("text/html; charset=utf-8", WIDGET_PAGE.format(service=service).encode())
+def test_the_widget_fills_a_page_of_another_origin(
+    browser: Any, service: str, site_port: int, site_pages: dict[str, tuple[str, bytes]]
+) -> None:
+    site_pages["/story.html"] = ("text/html; charset=utf-8", WIDGET_PAGE.format(service=service).encode())
     browser.get(f"http://127.0.0.1:{site_port}/story.html")
 
     def state(div_id: str) -> str:
@@ -116,9 +120,9 @@ def test_the_widget_fills_a_page_of_another_origin(browser: Any, service: str, s
 
 
 def test_the_widget_is_refused_where_cors_does_not_allow_it(
-    browser: Any, service: str, site_port: int
+    browser: Any, service: str, site_port: int, site_pages: dict[str, tuple[str, bytes]]
 ) -> None:
-    PAGES["/story.html"] = ("text/html; charset=utf-8", WIDGET_PAGE.format(service=service).encode())
+    site_pages["/story.html"] = ("text/html; charset=utf-8", WIDGET_PAGE.format(service=service).encode())
     browser.get(f"http://localhost:{site_port}/story.html")  # another origin than the one allowed
 
     def state(div_id: str) -> str:

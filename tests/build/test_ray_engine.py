@@ -25,7 +25,7 @@ from embeddings.model.encoders import Encoder
 from embeddings.model.signals import load_signal_encoders
 from embeddings.settings import Settings
 from embeddings.vectors import SIGNALS
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.fakes import HashingEncoder, fake_signals
 
 pytest.importorskip("ray.data")
 

@@ -19,8 +19,8 @@ from embeddings.model.encoders import SentenceTransformerEncoder
 from embeddings.model.signals import UseEncoder
 from embeddings.settings import Settings
 from service.cli import main
-from tests.conftest import build_with, write_jsonl
-from tests.fakes import FailingEncoder, HashingEncoder
+from tests.support.corpus import build_with, write_jsonl
+from tests.support.fakes import FailingEncoder, HashingEncoder
 
 ROWS = [{"id": f"n{i}", "title": f"headline {i}", "body": f"body of story {i % 4}"} for i in range(600)]
 
@@ -121,6 +121,7 @@ def test_cli_build_reports_errors_and_exit_codes(tmp_path: Path, capsys: pytest.
     assert "cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.model  # the real USE
 def test_use_with_more_threads_makes_the_same_vectors() -> None:
     texts = ["خبر عن الطقس في الرياض", "Weather news from Riyadh", "x" * 1500]
     one, two = UseEncoder(1).encode(texts), UseEncoder(2).encode(texts)

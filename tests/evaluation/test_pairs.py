@@ -27,9 +27,9 @@ from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.scorer import Scorer, load_scorer
 from embeddings.vectors import SIGNALS
 from service.cli import main
-from tests.conftest import SHARED_DATA, needs_shared, write_jsonl
-from tests.evaluation.conftest import PAIRS
-from tests.fakes import RefusingEncoder
+from tests.support.corpus import write_jsonl
+from tests.support.fakes import RefusingEncoder
+from tests.support.pairs import PAIRS
 
 
 def test_statistics_match_their_definitions() -> None:
@@ -102,6 +102,7 @@ def test_isotonic_curve_pools_violators() -> None:
         isotonic_curve(np.array([0.1, 0.2]), np.array([1.0, 0.0]))
 
 
+@pytest.mark.model  # the command loads the real models
 def test_cli_writes_json(tmp_path: Path, model_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = write_jsonl(tmp_path / "p.jsonl", PAIRS)
     out = tmp_path / "out.json"
@@ -114,6 +115,7 @@ def test_cli_writes_json(tmp_path: Path, model_cache: Path, capsys: pytest.Captu
     assert "ar-en" in capsys.readouterr().out
 
 
+@pytest.mark.model  # the command loads the real models
 def test_cli_fit_writes_a_scorer_the_service_loads(tmp_path: Path, model_cache: Path) -> None:
     source = write_jsonl(tmp_path / "p.jsonl", PAIRS)
     scorer_file, out = tmp_path / "scorer.json", tmp_path / "fit.json"
@@ -132,9 +134,8 @@ def test_bad_pairs_files_are_refused(tmp_path: Path) -> None:
         read_pairs(write_jsonl(tmp_path / "b.jsonl", PAIRS[:2]))
 
 
-@needs_shared
-def test_the_development_pairs(tmp_path: Path, encoders: SignalEncoders) -> None:
-    pairs = read_pairs(SHARED_DATA / "semeval2022_task8" / "train_pairs_hfl_sample.jsonl")
+def test_the_development_pairs(tmp_path: Path, encoders: SignalEncoders, shared_data: Path) -> None:
+    pairs = read_pairs(shared_data / "semeval2022_task8" / "train_pairs_hfl_sample.jsonl")
     assert len(pairs) == 2566 and sum(p.translated for p in pairs) == 972
     sample = pairs[::40]  # 65 pairs, every language
     cosines = pair_cosines(sample, encoders, SIGNALS, tmp_path / "cache.sqlite")

@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from embeddings.ranking.scorer import load_scorer
 from service.cli import main
-from tests.conftest import write_jsonl
-from tests.evaluation.conftest import PAIRS
+from tests.support.corpus import write_jsonl
+from tests.support.pairs import PAIRS
+
+pytestmark = pytest.mark.model  # every command here loads the real models
 
 
 def test_cli_retrieval_ranks_the_same_story_first(

@@ -19,7 +19,6 @@ from embeddings.evaluation.story_threshold import (
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.scorer import load_scorer
 from embeddings.vectors import SIGNALS
-from tests.conftest import SHARED_DATA, needs_shared
 
 
 def _pairs(overall: list[float], lang: str = "en") -> list[ScoredPair]:
@@ -67,11 +66,10 @@ def test_cross_validation_judges_each_fold_at_a_threshold_chosen_without_it() ->
     assert sum(result["by_lang"][lang]["kept"] for lang in ("en", "de")) == overall_figures["kept"]
 
 
-@needs_shared
 def test_the_shipped_threshold_keeps_same_story_pairs_and_not_unrelated_ones(
-    tmp_path: Path, encoders: SignalEncoders
+    tmp_path: Path, encoders: SignalEncoders, shared_data: Path
 ) -> None:
-    pairs = read_pairs(SHARED_DATA / "semeval2022_task8" / "train_pairs_hfl_sample.jsonl")[::40]  # 65
+    pairs = read_pairs(shared_data / "semeval2022_task8" / "train_pairs_hfl_sample.jsonl")[::40]  # 65
     scorer = load_scorer("default")
     assert scorer.config.story_threshold is not None
     kept = (

@@ -11,8 +11,8 @@ from embeddings.index.bundle import INDEX_FILE, MANIFEST_FILE, STORE_FILE, load_
 from embeddings.index.publish import load_current
 from embeddings.settings import Settings
 from embeddings.vectors import ModelSpec
-from tests.fakes import HashingEncoder
-from tests.index.conftest import live_dir
+from tests.support.corpus import live_dir
+from tests.support.fakes import HashingEncoder
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,8 @@ import pytest
 from embeddings.errors import BuildLockedError, BundleNotFoundError
 from embeddings.index.publish import build_lock, load_current
 from embeddings.settings import Settings
-from tests.conftest import build_with, write_jsonl
-from tests.fakes import HashingEncoder
-from tests.index.conftest import ROWS, live_dir
+from tests.support.corpus import NUMBERED_ROWS, build_with, live_dir, write_jsonl
+from tests.support.fakes import HashingEncoder
 
 
 def test_load_current(built: tuple[Settings, HashingEncoder]) -> None:
@@ -31,7 +30,7 @@ def test_publish_swaps_the_link_and_prune_keeps_the_live_one(
     tmp_path: Path, built: tuple[Settings, HashingEncoder], make_settings: Callable[..., Settings]
 ) -> None:
     settings, encoder = built
-    source = write_jsonl(tmp_path / "b.jsonl", ROWS[:5])
+    source = write_jsonl(tmp_path / "b.jsonl", NUMBERED_ROWS[:5])
     for _ in range(3):
         build_with(settings, source, encoder)
     versions = sorted(p.name for p in (settings.bundles / "versions").iterdir())

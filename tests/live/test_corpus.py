@@ -20,8 +20,8 @@ from embeddings.ranking.listing import RelatedQuery
 from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
-from tests.conftest import build_with, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
 
 WORDS = [f"w{i}" for i in range(60)]  # a small vocabulary: articles share words, lists have neighbours
 

@@ -22,8 +22,8 @@ from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
 from embeddings.vectors import MAIN
-from tests.conftest import build_with, corpus_rows, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, corpus_rows, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
 
 
 @pytest.fixture

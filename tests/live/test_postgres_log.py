@@ -6,13 +6,11 @@ import os
 import signal
 import socket
 import threading
-import time
-from collections.abc import Callable
 
+import psutil
 import psycopg
 import pytest
 
-from benchmarks.pg_cluster import Cluster
 from embeddings.errors import WriteLogLostError, WriteLogUnavailableError
 from embeddings.live.binding import Binding, open_bound, write_binding
 from embeddings.live.postgres_log import (
@@ -24,6 +22,8 @@ from embeddings.live.postgres_log import (
 )
 from embeddings.live.write_log import log_exists, log_name, open_log
 from embeddings.live.writes import delete
+from tests.support.pg_cluster import Cluster
+from tests.support.wait import wait_for
 
 
 def test_replicas_append_in_number_order_and_a_reader_misses_none(postgresql: Cluster) -> None:
@@ -58,13 +58,11 @@ def test_replicas_append_in_number_order_and_a_reader_misses_none(postgresql: Cl
 def test_another_replica_hears_of_a_write_at_once(postgresql: Cluster) -> None:
     url = postgresql.new_database()
     one, other = open_log(url), open_log(url)
-    time.sleep(0.5)  # both listening
+    # Each listener counts its connection once it listens (see data_version).
+    wait_for(lambda: one.data_version() > 0 and other.data_version() > 0, 10, "both listening")
     before = other.data_version()
     one.append([delete("x")])
-    deadline = time.monotonic() + 5
-    while other.data_version() == before and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert other.data_version() != before
+    wait_for(lambda: other.data_version() != before, 5, "the notification")
     assert [w.article_id for w in other.read()] == ["x"]
     one.close()
     other.close()
@@ -114,35 +112,38 @@ def test_a_commit_that_outlives_its_connection_is_not_logged_again(postgresql: C
     log = PostgresWriteLog(url)
     result: list[list[int]] = []
     with psycopg.connect(postgresql.url(), autocommit=True) as admin:
+
+        def sessions(condition: str) -> list[tuple[int, int]]:
+            """(pid, client port) of the log database's sessions meeting `condition`."""
+            query = "SELECT pid, client_port FROM pg_stat_activity WHERE datname = %s AND " + condition
+            return admin.execute(query, (url.rsplit("/", 1)[1],)).fetchall()
+
         # The COMMIT waits for a standby that never comes (as for a slow fsync), holding the lock.
         admin.execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
         admin.execute("SELECT pg_reload_conf()")
         try:
-            time.sleep(0.5)
+            wait_for(
+                lambda: admin.execute("SHOW synchronous_standby_names").fetchone() == ("nobody",),
+                10,
+                "the setting reloaded",
+            )
             writer = threading.Thread(
                 target=lambda: result.append([w.seq for w in log.append([delete("x")])])
             )
             writer.start()
-            time.sleep(1.5)
-            assert log._conn is not None
-            with socket.socket(fileno=os.dup(log._conn.pgconn.socket)) as cut:
-                cut.shutdown(socket.SHUT_RDWR)  # the connection breaks under the waiting COMMIT
-            time.sleep(2)  # the retry finds no commit yet, and waits for the lock
+            ((_, port),) = wait_for(lambda: sessions("wait_event = 'SyncRep'"), 10, "the COMMIT waiting")
+            # The connection breaks under the waiting COMMIT: its socket, found by the port it uses.
+            (fd,) = [c.fd for c in psutil.Process().net_connections("tcp") if c.laddr.port == port]
+            with socket.socket(fileno=os.dup(fd)) as cut:
+                cut.shutdown(socket.SHUT_RDWR)
+            # The retry finds no commit yet, and waits for the lock the first COMMIT still holds.
+            wait_for(lambda: sessions("wait_event = 'advisory'"), 30, "the retry waiting for the lock")
         finally:
             admin.execute("ALTER SYSTEM RESET synchronous_standby_names")
             admin.execute("SELECT pg_reload_conf()")
         writer.join(30)
     assert [w.article_id for w in log.read()] == ["x"] and len(result) == 1
     log.close()
-
-
-def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll `check` until it holds; AssertionError after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def _listening(postgresql: Cluster, database: str) -> list[int]:
@@ -167,7 +168,7 @@ def test_a_listener_whose_backend_stops_answering_is_not_ready_until_replaced(po
     url = postgresql.new_database()
     database = url.rsplit("/", 1)[1]
     replica = PostgresWriteLog(url)
-    _until(lambda: bool(_listening(postgresql, database)), 10, "the listener's connection")
+    wait_for(lambda: bool(_listening(postgresql, database)), 10, "the listener's connection")
     [listener] = _listening(postgresql, database)
     other = PostgresWriteLog(url)  # its listener opens after the one found above
     with psycopg.connect(postgresql.url(), autocommit=True) as admin:
@@ -176,12 +177,12 @@ def test_a_listener_whose_backend_stops_answering_is_not_ready_until_replaced(po
         # No new connection until check() has been seen failing: the replacement is held back.
         admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS false")
         try:
-            _until(lambda: _fails(replica), HEARTBEAT + HEARTBEAT_DEADLINE + 10, "check() to fail")
+            wait_for(lambda: _fails(replica), HEARTBEAT + HEARTBEAT_DEADLINE + 10, "check() to fail")
             admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
-            _until(lambda: not _fails(replica), 15, "the listener's connection to be replaced")
+            wait_for(lambda: not _fails(replica), 15, "the listener's connection to be replaced")
             before = replica.data_version()
             other.append([delete("heard")])  # the old backend is still stopped: the new one hears it
-            _until(lambda: replica.data_version() != before, 10, "the write to be heard")
+            wait_for(lambda: replica.data_version() != before, 10, "the write to be heard")
         finally:
             admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
             os.kill(listener, signal.SIGCONT)

@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.pg_cluster import Cluster
 from embeddings.articles.article import Article
 from embeddings.articles.rules import Rules
 from embeddings.live.sqlite_log import SCHEMA as SQLITE_SCHEMA
 from embeddings.live.write_log import LogLocation, open_log
 from embeddings.live.writes import delete, fold, puts, rules_write
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.fakes import HashingEncoder, fake_signals
+from tests.support.pg_cluster import Cluster
 
 NewLog = Callable[[], LogLocation]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def new_log(request: pytest.FixtureRequest, tmp_path: Path) -> NewLog:
     """Makes the location of a new, empty log of each kind."""
     if request.param == "sqlite":

@@ -51,6 +51,7 @@ def test_bad_adapters_are_refused(tmp_path: Path) -> None:
         merge_lora(state, tmp_path / "d.safetensors")
 
 
+@pytest.mark.model  # converts the real model's weights
 def test_the_shipped_adapter_names_the_default_model(tmp_path: Path) -> None:
     adapter = shipped_adapter()
     assert adapter is not None and adapter.stat().st_size < 10_000_000

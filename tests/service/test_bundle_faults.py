@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +12,9 @@ from embeddings.index.bundle import INDEX_FILE
 from embeddings.index.publish import current_target, publish
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with, corpus_rows, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
-
-
-def _wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+from tests.support.corpus import build_with, corpus_rows, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
+from tests.support.wait import wait_for
 
 
 def _settings(tmp_path: Path, **values: Any) -> Settings:
@@ -51,7 +43,7 @@ def test_a_refused_bundle_mended_in_place_is_loaded(tmp_path: Path) -> None:
         assert ready.status_code == 503 and "refused bundle" in ready.json()["error"]["message"]
         assert INDEX_FILE in ready.text and str(tmp_path) not in ready.text  # the file, not the machine
         (broken / INDEX_FILE).write_bytes(good)  # the operator puts the right file back
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         assert client.get("/readyz").json()["last_error"] is None
         assert client.get("/v1/articles/a01/related").status_code == 200
 
@@ -63,10 +55,10 @@ def test_the_refusal_is_forgotten_once_current_points_back(tmp_path: Path) -> No
     with TestClient(create_app(settings, fake_signals(HashingEncoder()))) as client:
         broken, _ = _broken_copy(settings)
         publish(settings.bundles, broken)
-        _wait_for(lambda: client.get("/readyz").json()["last_error"] is not None)
+        wait_for(lambda: client.get("/readyz").json()["last_error"] is not None)
         assert str(tmp_path) not in client.get("/readyz").text
         publish(settings.bundles, served)  # rolled back by hand
-        _wait_for(lambda: client.get("/readyz").json()["last_error"] is None)
+        wait_for(lambda: client.get("/readyz").json()["last_error"] is None)
 
 
 def test_an_article_store_damaged_under_the_service_is_unserved_not_a_500(tmp_path: Path) -> None:
@@ -84,7 +76,7 @@ def test_an_article_store_damaged_under_the_service_is_unserved_not_a_500(tmp_pa
         assert ready.status_code == 503 and "damaged" in ready.json()["error"]["message"]
         assert client.get("/v1/articles/a03/related").status_code == 503
         store.write_bytes(good)  # restored
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         assert client.get("/v1/articles/a02").status_code == 200
 
 

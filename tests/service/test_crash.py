@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.wait import wait_for
+
 KEY = "crash-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+
+pytestmark = pytest.mark.server  # a `related-articles serve` process, killed
 
 
 def _free_port() -> int:
@@ -49,16 +52,15 @@ class Server:
         )
         self.url = f"http://127.0.0.1:{self.port}"
         self.client = httpx.Client(base_url=self.url, timeout=60)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, log.read_text(errors="replace")[-2000:]
-            try:
-                if self.client.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("the server did not get ready")
+        wait_for(lambda: self.ready(log), 180, "the server to get ready")
+
+    def ready(self, log: Path) -> bool:
+        """Whether `/readyz` answers 200; an AssertionError with the log's tail if the process ended."""
+        assert self.process.poll() is None, log.read_text(errors="replace")[-2000:]
+        try:
+            return self.client.get("/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler, no flush, no goodbye."""
@@ -145,7 +147,7 @@ def test_acknowledged_writes_survive_kill_9(start: Any, sample_rows: list[dict[s
 
     writer = threading.Thread(target=stream)
     writer.start()
-    time.sleep(3.0)
+    wait_for(lambda: len(streamed) >= 20, 60, "streamed writes acknowledged")
     server.kill()
     stop.set()
     writer.join()

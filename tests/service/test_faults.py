@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.faults import replica_cases
-from benchmarks.faults.__main__ import cases
-from benchmarks.faults.harness import Case, Lab
-from benchmarks.pg_cluster import Cluster
+from tests.support.faults import cases, replica_cases
+from tests.support.faults.harness import Case, Lab
+from tests.support.pg_cluster import Cluster
+
+pytestmark = pytest.mark.server  # `related-articles serve` processes
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
 
 ROWS = [
     {"id": f"a{i}", "title": f"story {i % 3} headline {i}", "lang": "en", "published_at": f"2026-03-0{i + 1}"}
@@ -39,6 +39,7 @@ def fuzz_client(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> 
     )
 
 
+@pytest.mark.slow  # hundreds of generated requests on every route
 def test_no_input_makes_a_server_error(fuzz_client: TestClient) -> None:
     schema = schemathesis.openapi.from_dict(fuzz_client.get("/openapi.json").json())
     operations = [result.ok() for result in schema.get_all_operations()]

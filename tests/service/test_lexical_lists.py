@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from embeddings.ranking.scorer import ScorerConfig, SignalTerm, save_scorer
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with, corpus_rows, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, corpus_rows, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
 
 AUTH = {"Authorization": "Bearer k"}
 # The fake main encoder hashes trigrams into 64 dimensions: it hardly tells these stories apart. The

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.service.test_write_api import AUTH, client, settings  # noqa: F401  (fixtures)
+from embeddings.settings import Settings
+from service.app import create_app
+from tests.support.corpus import build_with, corpus_rows, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
+
+KEY = "list-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture
+def client(tmp_path: Path, make_settings: Callable[..., Settings]) -> Iterator[TestClient]:
+    """A running app over a fake-encoder bundle of the test corpus, taking writes with KEY."""
+    settings = make_settings(api_keys=KEY, window_days=None)
+    build_with(settings, write_jsonl(tmp_path / "rows.jsonl", corpus_rows()), HashingEncoder())
+    with TestClient(create_app(settings, fake_signals(HashingEncoder()))) as client:
+        yield client
 
 
 def _flood_follow_up(n: int) -> dict[str, Any]:
@@ -36,7 +54,7 @@ FLOOD_DISTRICTS = [
 ]
 
 
-def test_template_follow_ups_list_each_other_and_a_copy_is_named(client: TestClient) -> None:  # noqa: F811
+def test_template_follow_ups_list_each_other_and_a_copy_is_named(client: TestClient) -> None:
     stories = [_flood_follow_up(n) for n in range(len(FLOOD_DISTRICTS))]
     copy = {**stories[0], "id": "flood-0-copy", "title": "عاجل: " + stories[0]["title"]}
     batch = client.post("/v1/articles/batch", json={"upsert": [*stories, copy]}, headers=AUTH)
@@ -52,7 +70,7 @@ def test_template_follow_ups_list_each_other_and_a_copy_is_named(client: TestCli
         assert "flood-0-copy" not in item["copies"]
 
 
-def test_the_relatedness_floor_shortens_lists_rather_than_pad_them(client: TestClient) -> None:  # noqa: F811
+def test_the_relatedness_floor_shortens_lists_rather_than_pad_them(client: TestClient) -> None:
     def listed(**params: Any) -> list[dict[str, Any]]:
         response = client.get("/v1/articles/a00/related", params={"k": 10, "explain": "true", **params})
         assert response.status_code == 200, response.text

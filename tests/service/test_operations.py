@@ -15,8 +15,8 @@ from embeddings.logs import JsonFormatter
 from embeddings.settings import Settings
 from service.app import create_app
 from service.middleware import REQUEST_ID, RequestIdFilter
-from tests.conftest import build_with, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
 
 ROWS = [{"id": f"a{i}", "title": f"story {i % 3} headline {i}", "lang": "en"} for i in range(6)]
 

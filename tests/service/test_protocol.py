@@ -19,8 +19,12 @@ from embeddings.settings import Settings
 from service.metrics import Metrics
 from service.middleware import RequestContext
 from service.protocol import limited_protocol
+from tests.support.net import free_port
+from tests.support.wait import wait_for
 
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+
+pytestmark = pytest.mark.server  # uvicorn servers in threads, on real sockets
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -28,7 +32,7 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     if scope["path"] == "/slow":
-        await asyncio.sleep(60)
+        await asyncio.sleep(60)  # longer than any shutdown grace period of these tests
     length = 0
     while True:
         message = await receive()
@@ -64,18 +68,14 @@ class Running:
 @contextmanager
 def running(settings: Settings, **config: Any) -> Iterator[Running]:
     """Serve the echo app, inside the service's outermost middleware, with the protocol of `settings`."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     app = RequestContext(echo, Metrics(lambda: None))
     options = {"log_level": "warning", "lifespan": "off", **config}
     server = uvicorn.Server(uvicorn.Config(app, port=port, http=limited_protocol(settings), **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
+    wait_for(lambda: server.started or not thread.is_alive(), 30, "the server to start")
+    assert server.started, "the server did not start"
     try:
         yield Running(server, port)
     finally:
@@ -182,7 +182,7 @@ def test_a_partial_body_gets_408(server: Running) -> None:
 def test_a_slow_request_that_arrives_in_time_is_answered(server: Running) -> None:
     with server.connect() as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\r\nab")
-        time.sleep(0.5)
+        time.sleep(0.5)  # a slow client: a pause within the read timeout (1 s)
         sock.sendall(b"cd")
         status, _, body = parse(sock.recv(65536))
     assert (status, json.loads(body)) == (200, {"length": 4})
@@ -200,7 +200,7 @@ def test_an_idle_keep_alive_connection_outlives_the_read_timeout(server: Running
 def test_a_request_still_arriving_at_shutdown_gets_503() -> None:
     with running(Settings(), timeout_graceful_shutdown=10) as serving, serving.connect() as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
-        time.sleep(0.2)
+        wait_for(lambda: serving.server.server_state.tasks, 10, "the request passed to the app")
         serving.server.should_exit = True
         answer, closed = read_until_closed(sock)
     assert closed
@@ -210,7 +210,7 @@ def test_a_request_still_arriving_at_shutdown_gets_503() -> None:
 def test_a_request_cut_by_the_shutdown_grace_period_gets_503() -> None:
     with running(Settings(), timeout_graceful_shutdown=1) as serving, serving.connect() as sock:
         sock.sendall(b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n")
-        time.sleep(0.2)
+        wait_for(lambda: serving.server.server_state.tasks, 10, "the request passed to the app")
         serving.server.should_exit = True
         answer, closed = read_until_closed(sock)
     assert closed

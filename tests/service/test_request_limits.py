@@ -25,8 +25,8 @@ from service.schemas import (
     MAX_SECTION_LENGTH,
     MAX_SECTIONS,
 )
-from tests.conftest import build_with, corpus_rows, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, corpus_rows, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
 
 KEY = "limits-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +17,9 @@ from embeddings.index.publish import current_target, publish
 from embeddings.model.signals import SignalEncoders
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
+from tests.support.wait import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -190,13 +190,6 @@ def test_errors_have_one_shape(client: TestClient) -> None:
     _assert_error(client.delete("/v1/index"), 405, "method_not_allowed")
 
 
-def _wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_not_ready_then_hot_swap_then_refusal(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(reload_interval=0.05)
     encoder = HashingEncoder()
@@ -207,14 +200,14 @@ def test_not_ready_then_hot_swap_then_refusal(tmp_path: Path, make_settings: Cal
         _assert_error(client.get("/v1/articles/a1/related"), 503, "not_ready")
 
         build_with(settings, write_jsonl(tmp_path / "a.jsonl", rows), encoder)
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         first = client.get("/readyz").json()["bundle"]
         assert client.get("/v1/articles/a1/related").status_code == 200
 
         build_with(
             settings, write_jsonl(tmp_path / "b.jsonl", [*rows, {"id": "new", "title": "fresh"}]), encoder
         )
-        _wait_for(lambda: client.get("/readyz").json()["bundle"] != first)
+        wait_for(lambda: client.get("/readyz").json()["bundle"] != first)
         assert client.get("/v1/articles/new").status_code == 200
 
         # A damaged bundle published by hand is refused: the old one keeps serving, /readyz says why.
@@ -224,7 +217,7 @@ def test_not_ready_then_hot_swap_then_refusal(tmp_path: Path, make_settings: Cal
         shutil.copytree(live, broken)
         (broken / INDEX_FILE).write_bytes(b"garbage")
         publish(settings.bundles, broken)
-        _wait_for(lambda: client.get("/readyz").json()["last_error"] is not None)
+        wait_for(lambda: client.get("/readyz").json()["last_error"] is not None)
         ready = client.get("/readyz").json()
         assert ready["bundle"] == live.name and "refused bundle" in ready["last_error"]
         assert client.get("/v1/articles/new/related").status_code == 200
@@ -233,29 +226,36 @@ def test_not_ready_then_hot_swap_then_refusal(tmp_path: Path, make_settings: Cal
 def test_requests_in_flight_survive_a_swap(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
     import threading
 
-    settings = make_settings(reload_interval=0.01)
+    # No response cache: every answer is a list made from the bundle loaded at that moment.
+    settings = make_settings(reload_interval=0.01, response_cache=0)
     encoder = HashingEncoder()
     rows = [{"id": f"a{i}", "title": f"story {i % 5} headline {i}"} for i in range(200)]
     source = write_jsonl(tmp_path / "a.jsonl", rows)
     build_with(settings, source, encoder)
-    statuses: list[int] = []
+    answers: list[tuple[int, str | None]] = []  # status, bundle version
     stop = threading.Event()
     with TestClient(create_app(settings, fake_signals(encoder))) as client:
 
         def hammer() -> None:
             while not stop.is_set():
-                statuses.append(client.get("/v1/articles/a7/related", params={"k": 5}).status_code)
+                response = client.get("/v1/articles/a7/related", params={"k": 5})
+                bundle = response.json().get("bundle") if response.status_code == 200 else None
+                answers.append((response.status_code, bundle))
 
         workers = [threading.Thread(target=hammer) for _ in range(4)]
         for worker in workers:
             worker.start()
+        wait_for(lambda: answers, what="a first answer")
         for _ in range(5):
             build_with(settings, source, encoder)
-        time.sleep(0.2)
+        last = current_target(settings.bundles)
+        assert last is not None
+        wait_for(lambda: (200, last.name) in answers, what="an answer from the last bundle")
         stop.set()
         for worker in workers:
             worker.join()
-    assert statuses and set(statuses) == {200}
+    assert {status for status, _ in answers} == {200}
+    assert len({bundle for _, bundle in answers}) >= 2  # answered across at least one swap
 
 
 def _fake_app_with(
@@ -307,7 +307,7 @@ def test_a_pruned_bundle_keeps_serving_and_refusals_are_reported(
         for _ in range(2):  # built with another model: refused, and the served version is pruned
             build_with(settings, write_jsonl(tmp_path / "b.jsonl", rows), other)
         assert not (settings.bundles / "versions" / served).exists()
-        _wait_for(lambda: client.get("/readyz").json()["last_error"] is not None)
+        wait_for(lambda: client.get("/readyz").json()["last_error"] is not None)
         ready = client.get("/readyz").json()
         assert ready["bundle"] == served and "test/another-model" in ready["last_error"]
         for _ in range(20):

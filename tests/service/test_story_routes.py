@@ -14,8 +14,8 @@ from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.scorer import load_scorer, save_scorer
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.fakes import fake_signals
-from tests.ranking.test_story import build_story_corpus, linear_scorer
+from tests.support.fakes import fake_signals
+from tests.support.story import build_story_corpus, linear_scorer
 
 FIELDS = {
     "id",

@@ -13,13 +13,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from benchmarks.pg_cluster import Cluster
 from embeddings.index.bundle import read_manifest
 from embeddings.live.write_log import open_log
 from embeddings.settings import Settings
 from service.app import create_app
-from tests.conftest import build_with, corpus_rows, write_jsonl
-from tests.fakes import HashingEncoder, fake_signals
+from tests.support.corpus import build_with, corpus_rows, write_jsonl
+from tests.support.fakes import HashingEncoder, fake_signals
+from tests.support.pg_cluster import Cluster
+from tests.support.wait import wait_for
 
 KEY = "key-one"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -37,7 +38,7 @@ def settings(tmp_path: Path, make_settings: Callable[..., Settings]) -> Settings
     return settings
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_log(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     """The settings with the SQLite log beside the bundles, then with a PostgreSQL log."""
     if request.param == "sqlite":
@@ -249,10 +250,9 @@ def test_a_rebuild_folds_the_writes_in_and_keeps_those_made_during_it(
         writer.start()
         try:
             report = build_with(settings, archive, encoder)
-            deadline = time.monotonic() + 10
-            while client.get("/readyz").json()["bundle"] != report.version and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(0.1)
+            wait_for(lambda: client.get("/readyz").json()["bundle"] == report.version, what="the swap")
+            swapped = len(acknowledged)
+            wait_for(lambda: len(acknowledged) > swapped, what="a write acknowledged after the swap")
         finally:
             stop.set()
             writer.join()

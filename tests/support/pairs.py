@@ -1,4 +1,4 @@
-"""What the evaluation tests share: a small set of scored pairs."""
+"""Scored pairs the evaluation tests share: a small set, English and Arabic-English."""
 
 from __future__ import annotations
 

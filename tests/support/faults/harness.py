@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
-from benchmarks.pg_cluster import Cluster
+from tests.support.net import free_port
+from tests.support.pg_cluster import Cluster
+from tests.support.wait import poll
 
 KEY = "fault-suite-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -32,13 +35,6 @@ class Outcome:
     expected: str
     observed: str
     passed: bool
-
-
-def free_port() -> int:
-    """A port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -69,33 +65,47 @@ class Server:
 
     def wait(self, status: int = 200, seconds: float = 180) -> int:
         """Wait until `/readyz` answers `status` (or the process ends); return the last status, 0 if none."""
-        deadline = time.monotonic() + seconds
-        last = 0
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                last = self.client.get("/readyz").status_code
-                if last == status:
-                    return last
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        return last
+        last = [0]
+
+        def answered() -> bool:
+            with contextlib.suppress(httpx.TransportError):
+                last[0] = self.client.get("/readyz").status_code
+            return last[0] == status or self.process.poll() is not None
+
+        poll(answered, seconds)
+        return last[0]
 
     def answer(self, seconds: float = 180) -> int:
         """The first status `/readyz` answers once the server listens (its start is over), 0 if it ended."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and self.process.poll() is None:
+        answers: list[int] = []
+
+        def answered() -> bool:
             try:
-                return self.client.get("/readyz").status_code
-            except httpx.TransportError:
-                time.sleep(0.2)
-        return 0
+                answers.append(self.client.get("/readyz").status_code)
+            except httpx.TransportError:  # not listening yet, or ended
+                return self.process.poll() is not None
+            return True
+
+        poll(answered, seconds)
+        return answers[0] if answers else 0
 
     def ready(self) -> Server:
         """Wait for 200 on `/readyz`, or raise with the log's tail."""
         if self.wait(200) != 200:
             raise RuntimeError(f"the server did not get ready:\n{self.log_text()[-3000:]}")
         return self
+
+    def holds(self, sock: socket.socket) -> bool:
+        """Whether the server (its process or a worker) has accepted the connection of `sock`."""
+        port = sock.getsockname()[1]
+        processes = [psutil.Process(self.process.pid)]
+        with contextlib.suppress(psutil.Error):
+            processes += processes[0].children(recursive=True)
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                if any(c.raddr and c.raddr.port == port for c in process.net_connections("tcp")):
+                    return True
+        return False
 
     def log_text(self) -> str:
         """What the process wrote so far."""

@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.wait import poll
 
 STORY = {"title": "تحقيق جديد في محاولة الاغتيال على طريق السدر", "lang": "ar"}
 GONE = "ar-0001"  # deleted by an acknowledged write: it must never come back
@@ -194,9 +195,7 @@ def worker_killed(lab: Lab) -> Outcome:
     # Each read may land on either worker (the restarted one included): three reads of each id.
     reads = [server.client.get(f"/v1/articles/{i}").status_code for i in acknowledged for _ in range(3)]
     missing = [status for status in reads if status != 200]
-    deadline = time.monotonic() + 30  # the killed worker is started again
-    while len(_children(server.process.pid)) < len(children) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    poll(lambda: len(_children(server.process.pid)) >= len(children), 30)  # the killed worker restarts
     after = len(_children(server.process.pid))
     server.stop()
     ok = bool(children) and after == len(children) and not missing and failed <= 1
@@ -214,9 +213,7 @@ def parent_killed(lab: Lab) -> Outcome:
     server = lab.start(lab.copy(), RELATED_WORKERS="2").ready()
     children = _children(server.process.pid)
     server.stop(signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in children):
-        time.sleep(0.2)
+    poll(lambda: not any(Path(f"/proc/{p}").exists() for p in children), 20)
     left = [p for p in children if Path(f"/proc/{p}").exists()]
     for p in left:
         os.kill(p, signal.SIGKILL)

@@ -9,7 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.faults.harness import Case, Lab, Outcome, Server, outcome
+from tests.support.faults.harness import Case, Lab, Outcome, Server, outcome
+from tests.support.wait import poll
 
 HEAD = b"GET /v1/index HTTP/1.1\r\nHost: faults\r\n"
 PARTIAL_HEAD = HEAD + b"Accept: appli"
@@ -149,7 +150,7 @@ def shutdown_cuts_partial_body(lab: Lab) -> Outcome:
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
             sock.sendall(PARTIAL_BODY)
-            time.sleep(0.5)
+            poll(lambda: server.holds(sock), 10)  # accepted: the head is read as it comes
             server.process.send_signal(signal.SIGTERM)
             answer, seconds, _ = until_closed(sock, 20)
         return refusal("shutdown_cuts_partial_body", answer, 503, "shutting_down", f" in {seconds:.1f} s")

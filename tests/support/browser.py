@@ -7,17 +7,19 @@ are Debian's (`apt-get install chromium chromium-driver`).
 from __future__ import annotations
 
 import shutil
-import socket
 import struct
 import threading
-import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.support.net import free_port
+from tests.support.wait import wait_for
+
+KEY = "browser-key"  # the write key of the browser tests' service
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
@@ -45,13 +47,6 @@ def unavailable() -> str | None:
     return None
 
 
-def free_port() -> int:
-    """A port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def chrome(width: int = 1200, height: int = 900) -> Any:
     """A headless chromium (a selenium WebDriver), with no profile kept."""
     from selenium import webdriver
@@ -72,18 +67,6 @@ def chrome(width: int = 1200, height: int = 900) -> Any:
         options.add_argument(flag)
     # The driver's path is given: selenium asks no manager to find, or download, one.
     return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 30.0, what: str = "the page") -> Any:
-    """The first true value of `check()`, polled; AssertionError after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @contextmanager

@@ -13,17 +13,12 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.net import free_port
 
 
 def server_bin() -> Path | None:
@@ -57,7 +52,7 @@ class Cluster:
         self.bin = server_bin() or Path()
         self.root = Path(tempfile.mkdtemp(prefix="related-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = "related"
         self._databases = 0
         self._as: list[str] = []

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.wait import poll
 
 STORY = {"title": "req: harbour strike dockers walk out", "body": "harbour strike dockers news", "lang": "en"}
 
@@ -158,17 +159,22 @@ def req_head_health(lab: Lab) -> Outcome:
     return _refusals("req_head_health", "200", answers)
 
 
-def req_related_suffix_id(lab: Lab) -> Outcome:
-    """PUT of an id ending in /related: written, but GET /v1/articles/{id} was the related route."""
-    server = lab.server
-    put = server.client.put("/v1/articles/req-x/related", json=STORY, headers=AUTH)
+def req_id_with_slash(lab: Lab) -> Outcome:
+    """Ids ending in /related: one path segment when `/` is sent as %2F; the raw path is the list's route."""
+    client = lab.server.client
+    answers = [_answer(client.put("/v1/articles/req-x/related", json=STORY, headers=AUTH))]  # 405
     batch = {"upsert": [{"id": "req-y/related", **STORY}]}
-    posted = server.client.post("/v1/articles/batch", json=batch, headers=AUTH)
-    answers = [_answer(put), _answer(posted)]
-    for response, ident in ((put, "req-x/related"), (posted, "req-y/related")):
-        if response.status_code == 200:  # taken: no GET can tell, so delete it by what the write said
-            server.client.delete(f"/v1/articles/{ident}", headers=AUTH)
-    return _refusals("req_related_suffix_id", "422 invalid_input", answers)
+    answers.append(_answer(client.put("/v1/articles/req-x%2Frelated", json=STORY, headers=AUTH)))
+    answers.append(_answer(client.post("/v1/articles/batch", json=batch, headers=AUTH)))
+    for ident in ("req-x%2Frelated", "req-y%2Frelated"):
+        read = client.get(f"/v1/articles/{ident}")
+        listed = client.get(f"/v1/articles/{ident}/related")
+        answers.append(f"{_answer(read)} {read.json().get('id')}, list {listed.json()['article']['id']}")
+        client.delete(f"/v1/articles/{ident}", headers=AUTH)
+    expected = ["405 method_not_allowed", "200", "200", "200 req-x/related, list req-x/related"]
+    expected.append("200 req-y/related, list req-y/related")
+    observed = "; ".join(answers)
+    return outcome("req_id_with_slash", "; ".join(expected), observed, answers == expected)
 
 
 def req_log_line_forged(lab: Lab) -> Outcome:
@@ -176,15 +182,15 @@ def req_log_line_forged(lab: Lab) -> Outcome:
     server = lab.start(lab.copy(), RELATED_LOG_FORMAT="text", RELATED_LOG_LEVEL="info").ready()
     try:
         status, _ = _raw(server, "GET", "/v1/articles/req-x%0D%0AWARNING%20forged:%20req-line/related")
-        time.sleep(0.5)  # the access log line is written as the response goes out
+        poll(lambda: "req-line" in server.log_text(), 10)  # the access log line, forged or escaped
         lines = server.log_text().splitlines()
     finally:
         server.stop()
     forged = [line for line in lines if line.startswith("WARNING forged")]
     escaped = [line for line in lines if "req-x\\r\\nWARNING forged" in line]
     observed = f"{status}; forged lines {len(forged)}, escaped lines {len(escaped)}"
-    passed = status == 404 and not forged and len(escaped) == 1
-    return outcome("req_log_line_forged", "404; forged lines 0, escaped lines 1", observed, passed)
+    passed = status == 422 and not forged and len(escaped) == 1  # 422: an id holds no control character
+    return outcome("req_log_line_forged", "422; forged lines 0, escaped lines 1", observed, passed)
 
 
 CASES: list[Case] = [
@@ -196,7 +202,7 @@ CASES: list[Case] = [
     req_not_json,
     req_deep_json,
     req_head_health,
-    req_related_suffix_id,
+    req_id_with_slash,
     req_log_line_forged,
 ]
 SLOW_CASES: list[Case] = []

@@ -8,7 +8,8 @@ import time
 
 import httpx
 
-from benchmarks.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.faults.harness import AUTH, Case, Lab, Outcome, Server, outcome
+from tests.support.wait import poll
 
 STORY = {"title": "تحقيق جديد في محاولة الاغتيال على طريق السدر", "lang": "ar"}
 
@@ -30,7 +31,7 @@ def seen_after(server: Server, article_id: str, seconds: float = 10.0) -> float 
                 return (time.perf_counter() - started) * 1000
         except httpx.TransportError:
             pass
-        time.sleep(0.001)
+        time.sleep(0.001)  # the lag is measured: a look every millisecond
     return None
 
 
@@ -51,8 +52,14 @@ def replicas_share_postgresql(lab: Lab) -> Outcome:
         assert put(writer, f"rep-{i}")
         lags.append(seen_after(reader, f"rep-{i}"))
     deleted = one.client.delete("/v1/articles/rep-0", headers=AUTH).status_code
-    time.sleep(0.5)
-    gone = other.client.get("/v1/articles/rep-0").status_code
+    answers = [0]
+
+    def gone_there() -> bool:
+        answers.append(other.client.get("/v1/articles/rep-0").status_code)
+        return answers[-1] == 404
+
+    poll(gone_there, 10)
+    gone = answers[-1]
     seen = [lag for lag in lags if lag is not None]
     ok = len(seen) == 20 and deleted == 200 and gone == 404
     median = f"{statistics.median(seen):.1f}" if seen else "-"
