@@ -65,9 +65,14 @@ class Server:
     def kill(self) -> None:
         """SIGKILL: no shutdown handler, no flush, no goodbye."""
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
+        self.close()
+
+    def close(self) -> int:
+        """Wait for the process to end (30 s at most), close the client and the log; the exit status."""
+        status = self.process.wait(timeout=30)
         self.client.close()
         self._log.close()
+        return status
 
 
 @pytest.fixture
@@ -92,6 +97,8 @@ def start(bundles: Path, model_cache: Path, tmp_path: Path) -> Iterator[Any]:
     for server in started:
         if server.process.poll() is None:
             server.kill()
+        elif not server.client.is_closed:
+            server.close()
 
 
 def _lists(server: Server, ids: list[str]) -> dict[str, list[str]]:
@@ -195,5 +202,5 @@ def test_a_server_shutting_down_is_not_ready(start: Any) -> None:
     assert 200 not in answers, answers
     assert 503 in answers or answers[0] != "ConnectionRefusedError", answers  # it was answering
     # uvicorn ends by raising the signal it caught once its handler is restored: the default, exit.
-    assert server.process.wait(timeout=30) == -signal.SIGTERM
+    assert server.close() == -signal.SIGTERM
     print(f"after SIGTERM: {answers}")
