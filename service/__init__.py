@@ -1,1 +1,1 @@
-"""related-articles HTTP service (FastAPI)."""
+"""The HTTP layer (FastAPI): the app factory, the API by resource, its schemas, errors and middleware."""

@@ -1,1 +1,1 @@
-"""Live writes: the write log and its binding, snapshots. Uses: shared, articles, model, index, ranking."""
+"""The live corpus: write log, snapshots, list cache. Uses: shared, articles, model, index, ranking."""
