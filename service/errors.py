@@ -112,7 +112,10 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     path = request.url.path
     if exc.status_code == 404 and path.startswith(ARTICLES) and "/" in path[len(ARTICLES) :]:
         # /v1/articles/a/b/related: an id holding "/" sent as it is.
-        message = "no such route: an article id is one path segment, a '/' in it is sent as %2F"
+        message = (
+            "no such route: an article's are /v1/articles/{id} and its /related, /related.html, /story "
+            "and /rules; an id is one path segment, a '/' in it sent as %2F"
+        )
     if message == _UNPARSED:
         cause = exc.__cause__
         message = next(

@@ -66,5 +66,6 @@ class SegmentPaths:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw: bytes | None = scope.get("raw_path") if scope["type"] == "http" else None
         if raw and b"%" in raw and raw.startswith(ARTICLES):
-            scope = {**scope, "path": segment_path(raw)}
+            # In place: the outer middleware reads the route that routing records in this scope.
+            scope["path"] = segment_path(raw)
         await self.app(scope, receive, send)

@@ -74,8 +74,6 @@ class ListCache:
             return
         entry = _entry(snapshot, body, article_id, listing)
         with self._lock:
-            if self._snapshot is None:
-                self._snapshot = snapshot
             if snapshot is not self._snapshot:
                 return  # made from a snapshot already replaced: it may be stale
             self._entries[key] = entry

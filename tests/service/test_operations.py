@@ -46,11 +46,15 @@ def test_metrics_count_requests_errors_and_short_lists(
         client.get("/v1/articles/a1/related", params={"k": 2})
         client.get("/v1/articles/a1/related", params={"k": 50})  # only 5 others: a short list
         client.get("/v1/articles/nope/related")
+        client.get("/v1/articles/%D8%AE%D8%A8%D8%B1/related")  # an escaped id: routed as the others
+        client.get("/v1/articles/a%2Fb/story")
         text = client.get("/metrics").text
     route = "/v1/articles/{article_id}/related"
     count = _value(text, "related_request_duration_seconds_count", route=route, method="GET", status="200")
     assert count == 2
-    assert _value(text, "related_errors_total", route=route, status="404") == 1
+    assert _value(text, "related_errors_total", route=route, status="404") == 2
+    story = "/v1/articles/{article_id}/story"
+    assert _value(text, "related_errors_total", route=story, status="404") == 1
     assert _value(text, "related_short_lists_total") == 1
     assert _value(text, "related_index_articles") == 6
     assert _value(text, "related_bundle_loaded") == 1
