@@ -76,8 +76,13 @@ BASELINE_ENV = {
 }
 
 
-def in_process(bundle: Bundle, ids: list[str], k: int, settings: Settings) -> dict[str, Any]:
-    """Time RelatedFinder.for_article directly (what a route does, minus HTTP), both rankers alternating."""
+def in_process(
+    bundle: Bundle, ids: list[str], k: int, settings: Settings, versus: str | None = None
+) -> dict[str, Any]:
+    """Time RelatedFinder.for_article directly (what a route does, minus HTTP), the rankers alternating.
+
+    `versus`: another scorer (a JSON file), timed with the service's policies as a third ranker.
+    """
     import faiss
     import threadpoolctl
 
@@ -93,6 +98,12 @@ def in_process(bundle: Bundle, ids: list[str], k: int, settings: Settings) -> di
             ListPolicy.from_settings(settings),
         ),
     }
+    if versus:
+        scorer = load_scorer(versus)
+        rankers["versus"] = (
+            RelatedFinder.from_settings(bundle, scorer, settings),
+            ListPolicy.from_settings(settings),
+        )
     samples: dict[str, list[float]] = {name: [] for name in rankers}
     spent = dict.fromkeys(rankers, 0.0)
     for ident in ids[:50]:
@@ -109,6 +120,9 @@ def in_process(bundle: Bundle, ids: list[str], k: int, settings: Settings) -> di
     out["added_p50_ms"] = round(out["service"]["p50_ms"] - out["baseline"]["p50_ms"], 3)
     out["added_p99_ms"] = round(out["service"]["p99_ms"] - out["baseline"]["p99_ms"], 3)
     out["service_over_baseline_p50"] = round(out["service"]["p50_ms"] / out["baseline"]["p50_ms"], 2)
+    if versus:
+        out["added_over_versus_p50_ms"] = round(out["service"]["p50_ms"] - out["versus"]["p50_ms"], 3)
+        out["added_over_versus_p99_ms"] = round(out["service"]["p99_ms"] - out["versus"]["p99_ms"], 3)
     return out
 
 
@@ -213,6 +227,7 @@ def main() -> None:
     parser.add_argument(
         "--cache", action="store_true", help="over HTTP, also with the response cache on (repeat readers)"
     )
+    parser.add_argument("--versus", help="in-process, also time this scorer file (e.g. a previous scorer)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -222,11 +237,16 @@ def main() -> None:
     settings = Settings(bundles=args.bundles)
     results: dict[str, Any] = {"bundle": bundle.version, "articles": len(bundle.store), "k": args.k}
     results["distinct_ids"] = len(set(ids))
-    results["in_process"] = in_process(bundle, ids, args.k, settings)
+    results["in_process"] = in_process(bundle, ids, args.k, settings, args.versus)
     bundle.close()
     del bundle  # its arrays go before the servers load their own copy (7.8 GB at 1M articles)
-    for name in ("baseline", "service"):
+    for name in ("baseline", "service", *(["versus"] if args.versus else [])):
         print(f"in-process {name:8s} {json.dumps(results['in_process'][name])}")
+    if args.versus:
+        print(
+            f"in-process: the service adds {results['in_process']['added_over_versus_p50_ms']} ms at p50, "
+            f"{results['in_process']['added_over_versus_p99_ms']} ms at p99 over {args.versus}"
+        )
     print(
         f"in-process: the scorer and policies add {results['in_process']['added_p50_ms']} ms at p50, "
         f"{results['in_process']['added_p99_ms']} ms at p99; service / baseline at p50: "

@@ -125,6 +125,7 @@ def add_distractors(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distractors", type=Path, help="an archive (file or directory) added to the corpus")
     parser.add_argument("--field-map", help="column mapping of the distractor archive")
     parser.add_argument("--distractor-limit", type=int, help="a seeded sample of this many distractors")
+    parser.add_argument("--distractor-lang", help="the language of the distractors that name none (e.g. ar)")
 
 
 def add_evaluate_ranking(modes: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -170,7 +171,9 @@ def _distractors(args: argparse.Namespace) -> list[Any]:
 
     if not args.distractors:
         return []
-    return read_distractors(args.distractors, parse_field_map(args.field_map), args.distractor_limit)
+    return read_distractors(
+        args.distractors, parse_field_map(args.field_map), args.distractor_limit, lang=args.distractor_lang
+    )
 
 
 def run_evaluate_retrieval(args: argparse.Namespace) -> int:
@@ -190,10 +193,11 @@ def run_evaluate_retrieval(args: argparse.Namespace) -> int:
     print(f"corpus {result['corpus']} articles ({len(distractors)} distractors), {result['queries']} queries")
     for name, fig in result["rankers"].items():
         print(f"{name}")
-        for lang, f in [("all", fig), *fig["by_lang"].items()]:
+        for lang, f in [("all", fig), *fig["by_relation"].items(), *fig["by_lang"].items()]:
             print(
-                f"  {lang:6s} queries {f['queries']:5d}  recall@1 {f['recall@1']:.4f}  "
-                f"recall@4 {f['recall@4']:.4f}  mrr@10 {f['mrr@10']:.4f}  ndcg@10 {f['ndcg@10']:.4f}"
+                f"  {lang:16s} queries {f['queries']:5d}  recall@1 {f['recall@1']:.4f}  "
+                f"(story {f['recall@1_story']:.4f})  recall@4 {f['recall@4']:.4f}  mrr@10 {f['mrr@10']:.4f}  "
+                f"ndcg@10 {f['ndcg@10']:.4f}"
             )
     _write_json(args.json, result)
     return 0
@@ -228,9 +232,9 @@ def run_evaluate_lists(args: argparse.Namespace) -> int:
 
 def _print_correlations(title: str, result: dict[str, Any]) -> None:
     print(title)
-    for name, fig in [("all", result), *result["by_lang"].items()]:
+    for name, fig in [("all", result), *result.get("by_relation", {}).items(), *result["by_lang"].items()]:
         figures = f"pearson {fig['pearson']:.4f}  spearman {fig['spearman']:.4f}"
-        print(f"  {name:6s} pairs {fig['pairs']:5d}  {figures}")
+        print(f"  {name:16s} pairs {fig['pairs']:5d}  {figures}")
 
 
 def _write_json(path: Path | None, result: dict[str, Any]) -> None:
@@ -242,7 +246,7 @@ def _write_json(path: Path | None, result: dict[str, Any]) -> None:
 def _pair_cosines(settings: Settings, pairs: list[Any], signals: list[str]) -> dict[str, Any]:
     from embeddings.evaluation.pairs import pair_cosines
 
-    encoders = load_signal_encoders(settings, signals)
+    encoders = load_signal_encoders(settings, [s for s in signals if s != LEX])
     return pair_cosines(pairs, encoders, signals, evaluation_cache(settings), settings.batch_size)
 
 
@@ -305,15 +309,29 @@ def _fit_ranking(
     save_scorer(config, args.out)
     cv = figures["cross_validated"]
     print(f"cross-validated ({args.folds} folds, groups kept together), {len(queries)} queries")
-    for lang, fig in [("all", cv["lists"]), *cv["lists"]["by_lang"].items()]:
+    lists = cv["lists"]
+    for lang, fig in [("all", lists), *lists["by_relation"].items(), *lists["by_lang"].items()]:
         figures_line = f"recall@1 {fig['recall@1']:.4f}  mrr@10 {fig['mrr@10']:.4f}"
-        print(f"  lists {lang:6s} queries {fig['queries']:5d}  {figures_line}")
+        print(f"  lists {lang:16s} queries {fig['queries']:5d}  {figures_line}")
     _print_correlations("  pairs", cv["pairs"])
     for signal, fig in figures["baselines"].items():
+        alone = fig["lists"]
+        relations = "  ".join(f"{r} {f['recall@1']:.4f}" for r, f in alone["by_relation"].items())
         print(
-            f"  {signal} alone: recall@1 {fig['lists']['recall@1']:.4f}  mrr@10 {fig['lists']['mrr@10']:.4f}"
+            f"  {signal} alone: recall@1 {alone['recall@1']:.4f}  mrr@10 {alone['mrr@10']:.4f}  ({relations})"
         )
-    print(f"weights {json.dumps({n: round(s.weight, 3) for n, s in config.signals.items()})}")
+    story, floor = cv["story"], cv["floor"]
+    print(
+        f"  story threshold {story['threshold']:.2f} (best F0.5 out of fold): precision "
+        f"{story['cross_validated']['precision']:.3f}, recall {story['cross_validated']['recall']:.3f}"
+    )
+    print(
+        f"  relatedness floor {floor['floor']}: keeps out {floor['unrelated_below']} of the unrelated pairs, "
+        f"{floor['same_story_below']} of the same-story ones"
+    )
+    print(f"weights, same language {json.dumps({n: round(s.weight, 3) for n, s in config.signals.items()})}")
+    if config.across is not None:
+        print(f"weights, across languages {json.dumps(config.across.weights)}")
     print(f"scorer written to {args.out}")
     _write_json(args.json, {**figures, "scorer": config.model_dump()})
     return 0

@@ -15,6 +15,7 @@ from embeddings.articles.article import Article
 from embeddings.errors import InputError
 from embeddings.evaluation.pairs import ScoredPair, correlations, fold_of
 from embeddings.evaluation.ranking_fit import (
+    Pools,
     candidate_pools,
     cross_validate_ranking,
     fit_ranking,
@@ -23,11 +24,13 @@ from embeddings.evaluation.ranking_fit import (
     used,
 )
 from embeddings.evaluation.retrieval import (
+    RELEVANT_OVERALL,
     RetrievalQuery,
     build_corpus_bundle,
     bundle_pair_cosines,
     retrieval_corpus,
 )
+from embeddings.evaluation.story_threshold import UNRELATED, cross_validate_threshold
 from embeddings.index.publish import load_current
 from embeddings.model.signals import load_signal_encoders
 from embeddings.ranking.scorer import Scorer, ScorerConfig
@@ -60,11 +63,38 @@ def _list_figures(ranks: np.ndarray, queries: Sequence[RetrievalQuery]) -> dict[
         return {"queries": len(r), "recall@1": round(float(np.mean(r == 1)), 4), "mrr@10": round(mrr(r), 4)}
 
     by_lang: dict[str, list[int]] = defaultdict(list)
+    by_relation: dict[str, list[int]] = defaultdict(list)
     for i, q in enumerate(queries):
         by_lang[q.lang].append(i)
+        by_relation["across languages" if q.across else "same language"].append(i)
     out = figures(ranks)
+    out["by_relation"] = {name: figures(ranks[idx]) for name, idx in sorted(by_relation.items())}
     out["by_lang"] = {lang: figures(ranks[idx]) for lang, idx in sorted(by_lang.items())}
     return out
+
+
+def floor_figures(pairs: Sequence[ScoredPair], scores: np.ndarray, floor: float) -> dict[str, Any]:
+    """What the relatedness floor keeps out: the share of unrelated pairs (Overall >= 3.5) and of
+    same-story ones (<= 1.5) scored below it."""
+    overall = np.array([p.overall for p in pairs])
+    below = np.asarray(scores) < floor
+    unrelated, same = overall >= UNRELATED, overall <= RELEVANT_OVERALL
+    return {
+        "floor": floor,
+        "unrelated_below": round(float(below[unrelated].mean()), 4) if unrelated.any() else None,
+        "same_story_below": round(float(below[same].mean()), 4) if same.any() else None,
+    }
+
+
+def signal_ranks(pools: Pools, signal: str, query_across: np.ndarray) -> np.ndarray:
+    """Each query's rank by one signal's cosine alone, among the candidates its list would rank."""
+    ranks = np.zeros(pools.queries, dtype=np.int64)
+    for across in (False, True):
+        chosen = np.flatnonzero(query_across == across)
+        if len(chosen):
+            part = pools.take(chosen) if across else pools.relation(chosen, False)
+            ranks[chosen] = list_ranks(part, part.cosines[signal])
+    return ranks
 
 
 def fit_ranking_scorer(
@@ -91,19 +121,27 @@ def fit_ranking_scorer(
         bundle.close()
     query_folds = np.array([fold_of(q.group, folds) for q in queries])
     pair_folds = np.array([fold_of(p.group, folds) for p in pairs])
-    ranks, scores, weights = cross_validate_ranking(pairs, cosines, pools, query_folds, pair_folds, folds)
-    config = used(fit_ranking(pairs, cosines, pools, name, source))
+    query_across = np.array([q.across for q in queries], dtype=bool)
+    ranks, scores, weights = cross_validate_ranking(
+        pairs, cosines, pools, query_across, query_folds, pair_folds, folds
+    )
+    config = used(fit_ranking(pairs, cosines, pools, query_across, name, source))
+    story = cross_validate_threshold(pairs, scores, folds=folds)
+    config.story_threshold = story["threshold"]
+    pair_across = np.array([p.across for p in pairs], dtype=bool)
     figures: dict[str, Any] = {
         "cross_validated": {
             "lists": _list_figures(ranks, queries),
             "pairs": correlations(pairs, scores),
             "weights": weights,
+            "story": {k: story[k] for k in ("threshold", "fold_thresholds", "cross_validated")},
+            "floor": floor_figures(pairs, scores, settings.min_score),
         },
         "baselines": {
-            name_: {"lists": _list_figures(list_ranks(pools, pools.cosines[name_]), queries)}
+            name_: {"lists": _list_figures(signal_ranks(pools, name_, query_across), queries)}
             for name_ in signals
         },
-        "fitted": {"pairs": correlations(pairs, Scorer(config).combine(cosines))},
+        "fitted": {"pairs": correlations(pairs, Scorer(config).combine(cosines, pair_across))},
         "candidates_per_query": round(len(pools.query) / max(pools.queries, 1), 1),
         "queries_with_target_in_pool": len(np.unique(pools.query[pools.relevant])),
     }

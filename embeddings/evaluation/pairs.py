@@ -18,8 +18,10 @@ from embeddings.articles.text import article_text
 from embeddings.build.embed import embed_articles
 from embeddings.errors import InputError
 from embeddings.model.cache import EmbeddingCache
+from embeddings.model.lexical import LexicalModel, counts
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.scorer import Curve, Scorer, ScorerConfig, SignalTerm
+from embeddings.vectors import LEX
 
 CURVE_KNOTS = 48  # a curve's knots: enough for its shape, few enough not to learn noise
 
@@ -34,6 +36,19 @@ class ScoredPair:
     overall: float
     group: str  # pairs of one group (an original and its machine translations) stay in one CV fold
     translated: bool = False  # a machine translation of an original pair
+
+    @property
+    def languages(self) -> tuple[str | None, str | None]:
+        """The two sides' language codes (None where the file does not say)."""
+        first, _, second = self.lang.partition("-")
+        codes = (first, second or first)
+        return (codes[0] if codes[0] != "?" else None, codes[1] if codes[1] != "?" else None)
+
+    @property
+    def across(self) -> bool:
+        """Whether the two sides are in two known, different languages."""
+        first, second = self.languages
+        return first is not None and second is not None and first != second
 
     @property
     def text1(self) -> str:
@@ -125,12 +140,18 @@ def correlations(pairs: Sequence[ScoredPair], scores: np.ndarray) -> dict[str, A
     result["by_lang"] = {
         lang: _figures(scores[idx], overall[idx]) for lang, idx in sorted(groups.items()) if len(idx) >= 3
     }
+    across = np.array([p.across for p in pairs], dtype=bool)
+    result["by_relation"] = {
+        name: _figures(scores[mask], overall[mask])
+        for name, mask in (("same language", ~across), ("across languages", across))
+        if mask.sum() >= 3
+    }
     return result
 
 
-def text_article(ident: str, side: tuple[str, str]) -> Article:
+def text_article(ident: str, side: tuple[str, str], lang: str | None = None) -> Article:
     """An article made of a pair side, embedded exactly as the pair's text."""
-    return Article(id=ident, title=side[0], body=side[1])
+    return Article(id=ident, title=side[0], body=side[1], lang=lang)
 
 
 def pair_cosines(
@@ -140,13 +161,24 @@ def pair_cosines(
     cache_path: Path,
     batch_size: int = 32,
 ) -> dict[str, np.ndarray]:
-    """Each signal's cosine of each pair (texts embedded once, through the embedding cache)."""
+    """Each signal's cosine of each pair (texts embedded once, through the embedding cache).
+
+    The lexical signal weighs n-grams by the IDF of the pairs' own texts, as a bundle does with its
+    articles'.
+    """
     sides = list(dict.fromkeys([p.side1 for p in pairs] + [p.side2 for p in pairs]))
     row = {side: i for i, side in enumerate(sides)}
     articles = [text_article(hashlib.sha256(repr(s).encode()).hexdigest()[:16], s) for s in sides]
     first, second = np.array([row[p.side1] for p in pairs]), np.array([row[p.side2] for p in pairs])
     out = {}
     for name in signals:
+        if name == LEX:
+            texts = [article_text(a.title, a.body) for a in articles]
+            matrix = counts(texts)
+            rows = LexicalModel.fit(matrix).weigh(matrix)
+            products = rows[first].multiply(rows[second]).sum(axis=1)
+            out[name] = np.asarray(products, dtype=np.float64).ravel()
+            continue
         encoder = encoders.encoders[name]
         cache = EmbeddingCache(cache_path, encoder.spec)
         try:
@@ -161,7 +193,7 @@ def evaluate_pairs(
     pairs: Sequence[ScoredPair], cosines: Mapping[str, np.ndarray], scorer: Scorer
 ) -> dict[str, Any]:
     """Correlations of the scorer's relatedness, and of each of its signals alone, with -Overall."""
-    result = correlations(pairs, scorer.combine(cosines))
+    result = correlations(pairs, scorer.combine(cosines, np.array([p.across for p in pairs], dtype=bool)))
     result["scorer"] = scorer.name
     overall = np.array([p.overall for p in pairs])
     result["signals"] = {name: _figures(cosines[name], overall) for name in scorer.signals}

@@ -2,9 +2,12 @@
 
 Each same-story query's candidate pool is built as the service builds it (its precomputed dense
 neighbours and its lexical nearest), every candidate's cosines are read once, and the weights of the
-z-scored signals are searched on a grid for the best MRR@10 of the lists. An increasing output curve
-then maps the weighted sum onto the human scale, fitted on the scored pairs (for Pearson and the
-relatedness floor; it changes no ranking).
+z-scored signals are searched on a grid for the best MRR@10 of the lists, once per language relation:
+for the lists of queries in one language among the candidates in that language (what a list shows by
+default), and for the lists of queries whose other side is in another language among the candidates in
+other languages (a cross-lingual list). An increasing output curve per relation then maps each weighted
+sum onto the human scale, fitted on the scored pairs of that relation (for Pearson, the relatedness floor
+and the comparison of candidates of both relations; within a relation it changes no ranking).
 """
 
 from __future__ import annotations
@@ -21,26 +24,32 @@ from embeddings.evaluation.pairs import ScoredPair, isotonic_curve, relatedness_
 from embeddings.index.bundle import Bundle
 from embeddings.index.lexical_index import cosines as lexical_cosines
 from embeddings.ranking.finder import LEXICAL_DEPTH, SEARCH_MARGIN
-from embeddings.ranking.scorer import Scorer, ScorerConfig, SignalTerm
+from embeddings.ranking.scorer import Across, Scorer, ScorerConfig, SignalTerm, across_languages
 from embeddings.vectors import LEX, MAIN
 
 RANKING = "ranking"  # the kind stamped in a scorer fitted here
 GRID_STEP = 0.05  # weights on a grid of this step over the simplex
 LIST_DEPTH = 10
+MIN_RELATION_PAIRS = 30  # scored pairs a relation needs for weights and an output curve of its own
 
 
 @dataclass(frozen=True)
 class Pools:
-    """Every query's candidates as one array: the query each belongs to, its cosines, relevance."""
+    """Every query's candidates as one array: the query each belongs to, its cosines, relevance, and
+    whether it is in another language than the query."""
 
     query: np.ndarray  # int [candidates]: index of the query
     cosines: dict[str, np.ndarray]  # float64 [candidates] per signal
     relevant: np.ndarray  # bool [candidates]
     queries: int
+    across: np.ndarray  # bool [candidates]
 
-    def take(self, chosen: np.ndarray) -> Pools:
-        """The pools of the queries whose indices are in `chosen` (renumbered in order)."""
+    def take(self, chosen: np.ndarray, candidates: np.ndarray | None = None) -> Pools:
+        """The pools of the queries whose indices are in `chosen` (renumbered in order), and of them
+        only the `candidates` (a mask over all candidates) when given."""
         mask = np.isin(self.query, chosen)
+        if candidates is not None:
+            mask &= candidates
         renumber = np.full(self.queries, -1)
         renumber[np.sort(chosen)] = np.arange(len(chosen))
         return Pools(
@@ -48,7 +57,12 @@ class Pools:
             {n: c[mask] for n, c in self.cosines.items()},
             self.relevant[mask],
             len(chosen),
+            self.across[mask],
         )
+
+    def relation(self, chosen: np.ndarray, across: bool) -> Pools:
+        """The pools of `chosen` queries with their candidates of one language relation only."""
+        return self.take(chosen, self.across if across else ~self.across)
 
 
 def candidate_pools(
@@ -58,7 +72,7 @@ def candidate_pools(
     depth: int,
 ) -> Pools:
     """The pools of `queries` (query id, relevant ids, ids left out) as the service builds them."""
-    owners, relevance, parts = [], [], []
+    owners, relevance, parts, languages = [], [], [], []
     for number, (query_id, relevant, left_out) in enumerate(queries):
         article = bundle.store.get(query_id)
         if article is None:
@@ -76,6 +90,7 @@ def candidate_pools(
         wanted = set(bundle.rowids_for(sorted(relevant)))
         owners.append(np.full(len(ids), number))
         relevance.append(np.isin(ids, list(wanted)))
+        languages.append(across_languages(article.lang, bundle.row_columns(ids).lang))
         part = {}
         for name in signals:
             if name == LEX:
@@ -88,7 +103,13 @@ def candidate_pools(
         {n: np.concatenate([p[n] for p in parts]) for n in signals},
         np.concatenate(relevance),
         len(queries),
+        np.concatenate(languages) if languages else np.zeros(0, dtype=bool),
     )
+
+
+def scores_of(scorer: Scorer, pools: Pools) -> np.ndarray:
+    """The scorer's relatedness of every candidate of the pools."""
+    return scorer.combine(pools.cosines, pools.across)
 
 
 def list_ranks(pools: Pools, scores: np.ndarray) -> np.ndarray:
@@ -137,33 +158,59 @@ def fit_ranking(
     pairs: Sequence[ScoredPair],
     cosines: dict[str, np.ndarray],
     pools: Pools,
+    query_across: np.ndarray,
     name: str,
     source: str = "",
 ) -> ScorerConfig:
-    """Weights chosen on `pools` by the lists' MRR@10, and an output curve fitted on the pairs."""
+    """Weights chosen on `pools` by the lists' MRR@10 per language relation, and output curves fitted on
+    the pairs of each relation.
+
+    `query_across`: which queries' other side is in another language (their lists are cross-lingual).
+    """
     terms = spreads(pairs, cosines)
-    weights = best_weights(pools, terms)
+    pair_across = np.array([p.across for p in pairs], dtype=bool)
+    fitted = {}
+    for across in (False, True):
+        chosen = np.flatnonzero(query_across == across)
+        pairs_here = pair_across == across
+        if across and (not len(chosen) or pairs_here.sum() < MIN_RELATION_PAIRS):
+            continue  # too few to fit: pairs across languages are scored as the others
+        if not across and pairs_here.sum() < MIN_RELATION_PAIRS:
+            pairs_here = np.ones(len(pairs), dtype=bool)
+        weights = best_weights(pools.relation(chosen, across), terms)
+        raw = sum(
+            w * (cosines[n][pairs_here] - t.mean) / t.std
+            for (n, t), w in zip(terms.items(), weights, strict=True)
+        )
+        target = relatedness_target([p for p, here in zip(pairs, pairs_here, strict=True) if here])
+        fitted[across] = (weights, isotonic_curve(np.asarray(raw), target))
+    weights, output = fitted[False]
     signals = {
         n: t.model_copy(update={"weight": float(w)}) for (n, t), w in zip(terms.items(), weights, strict=True)
     }
     if MAIN not in signals or not any(s.weight > 0 for s in signals.values()):
         raise InputError("no weights rank the lists better than none")
-    raw = sum(s.weight * (cosines[n] - s.mean) / s.std for n, s in signals.items())
-    output = isotonic_curve(np.asarray(raw), relatedness_target(pairs))
+    across_config = None
+    if True in fitted:
+        other, other_output = fitted[True]
+        across_config = Across(
+            weights={n: float(w) for n, w in zip(terms, other, strict=True) if w > 0}, output=other_output
+        )
     fitted_on: dict[str, Any] = {
         "file": source,
         "pairs": len(pairs),
         "queries": pools.queries,
         "kind": RANKING,
-        "objective": "mrr@10 of the lists, then recall@1",
+        "objective": "mrr@10 of the lists, then recall@1, per language relation",
         "grid_step": GRID_STEP,
     }
-    return ScorerConfig(name=name, signals=signals, output=output, fitted_on=fitted_on)
+    return ScorerConfig(name=name, signals=signals, output=output, across=across_config, fitted_on=fitted_on)
 
 
 def used(config: ScorerConfig) -> ScorerConfig:
-    """The scorer without the signals its fit gave no weight (main stays: it retrieves)."""
-    signals = {n: s for n, s in config.signals.items() if s.weight > 0 or n == MAIN}
+    """The scorer without the signals no relation's fit gave weight (main stays: it retrieves)."""
+    across = config.across.weights if config.across is not None else {}
+    signals = {n: s for n, s in config.signals.items() if s.weight > 0 or across.get(n) or n == MAIN}
     return config.model_copy(update={"signals": signals})
 
 
@@ -171,13 +218,19 @@ def cross_validate_ranking(
     pairs: Sequence[ScoredPair],
     cosines: dict[str, np.ndarray],
     pools: Pools,
+    query_across: np.ndarray,
     query_folds: np.ndarray,
     pair_folds: np.ndarray,
     folds: int,
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
-    """Out-of-fold list ranks of the queries and scores of the pairs, and each fold's weights."""
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Out-of-fold list ranks of the queries and scores of the pairs, and each fold's weights.
+
+    A query in one language is ranked among the candidates in its language (the default list), a query
+    whose other side is in another language among every candidate (a cross-lingual list).
+    """
     ranks = np.zeros(pools.queries, dtype=np.int64)
     scores = np.zeros(len(pairs))
+    pair_across = np.array([p.across for p in pairs], dtype=bool)
     weights = []
     for f in range(folds):
         train_q, test_q = np.flatnonzero(query_folds != f), np.flatnonzero(query_folds == f)
@@ -186,11 +239,23 @@ def cross_validate_ranking(
             continue
         kept = [p for p, t in zip(pairs, train_p, strict=True) if t]
         config = fit_ranking(
-            kept, {n: c[train_p] for n, c in cosines.items()}, pools.take(train_q), f"cv-{f}"
+            kept,
+            {n: c[train_p] for n, c in cosines.items()},
+            pools.take(train_q),
+            query_across[train_q],
+            f"cv-{f}",
         )
         scorer = Scorer(config)
-        held_out = pools.take(test_q)
-        ranks[test_q] = list_ranks(held_out, scorer.combine(held_out.cosines))
-        scores[~train_p] = scorer.combine({n: c[~train_p] for n, c in cosines.items()})
-        weights.append({n: round(s.weight, 3) for n, s in config.signals.items()})
+        for across in (False, True):
+            chosen = test_q[query_across[test_q] == across]
+            if len(chosen):
+                held_out = pools.take(chosen) if across else pools.relation(chosen, False)
+                ranks[chosen] = list_ranks(held_out, scores_of(scorer, held_out))
+        scores[~train_p] = scorer.combine({n: c[~train_p] for n, c in cosines.items()}, pair_across[~train_p])
+        weights.append(
+            {
+                "same": {n: round(s.weight, 3) for n, s in config.signals.items()},
+                "across": dict(config.across.weights) if config.across is not None else None,
+            }
+        )
     return ranks, scores, weights

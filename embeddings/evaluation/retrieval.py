@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.articles.article import Article
+from embeddings.articles.article import Article, language_code
 from embeddings.articles.readers import read_articles
 from embeddings.articles.text import article_text
 from embeddings.build.rebuild import build_bundle
-from embeddings.errors import BundleCorruptError
+from embeddings.errors import BundleCorruptError, InputError
 from embeddings.evaluation.pairs import FITS, ScoredPair, fold_of, text_article
 from embeddings.evaluation.ranking_fit import RANKING, candidate_pools, fit_ranking
 from embeddings.index.bundle import Bundle
@@ -58,6 +58,10 @@ class RetrievalQuery:
     own_versions: frozenset[str]
     lang: str
     group: str
+    across: bool = False  # the other side is in another language: a cross-lingual list finds it
+    # Every text the labels make the same story as the query (through any chain of same-story pairs,
+    # each pair's versions included): what an unlabelled article ranked above the target may be.
+    connected: frozenset[str] = frozenset()
 
 
 def _side_id(side: tuple[str, str]) -> str:
@@ -67,11 +71,12 @@ def _side_id(side: tuple[str, str]) -> str:
 def retrieval_corpus(
     pairs: Sequence[ScoredPair], distractors: Sequence[Article]
 ) -> tuple[list[Article], list[RetrievalQuery]]:
-    """Every pair side once, plus the distractors; and each same-story pair's two queries."""
+    """Every pair side once (in its language), plus the distractors; and each same-story pair's two
+    queries."""
     corpus: dict[str, Article] = {}
     for pair in pairs:
-        for side in (pair.side1, pair.side2):
-            corpus.setdefault(_side_id(side), text_article(_side_id(side), side))
+        for side, lang in zip((pair.side1, pair.side2), pair.languages, strict=True):
+            corpus.setdefault(_side_id(side), text_article(_side_id(side), side, lang))
     texts = {article_text(a.title, a.body) for a in corpus.values()}
     for article in distractors:
         if article_text(article.title, article.body) not in texts:
@@ -81,6 +86,7 @@ def retrieval_corpus(
     for pair in pairs:
         versions[(pair.group, 1)].add(_side_id(pair.side1))
         versions[(pair.group, 2)].add(_side_id(pair.side2))
+    story = _same_story(pairs, versions)
     queries = []
     for pair in pairs:
         if pair.overall > RELEVANT_OVERALL:
@@ -90,17 +96,62 @@ def retrieval_corpus(
             relevant = versions[(pair.group, other)] - {query}
             if relevant:
                 own = versions[(pair.group, this)] - {query} - relevant
+                connected = frozenset(story(query)) - {query} - own
                 queries.append(
-                    RetrievalQuery(query, frozenset(relevant), frozenset(own), pair.lang, pair.group)
+                    RetrievalQuery(
+                        query,
+                        frozenset(relevant),
+                        frozenset(own),
+                        pair.lang,
+                        pair.group,
+                        pair.across,
+                        connected,
+                    )
                 )
     return list(corpus.values()), queries
 
 
+def _same_story(
+    pairs: Sequence[ScoredPair], versions: dict[tuple[str, int], set[str]]
+) -> Callable[[str], set[str]]:
+    """The texts the labels join to a text as one story: same-story pairs and versions, transitively."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def join(a: str, b: str) -> None:
+        parent[root(a)] = root(b)
+
+    for members in versions.values():  # a text and its machine translations
+        first, *rest = sorted(members)
+        for other in rest:
+            join(first, other)
+    for pair in pairs:
+        if pair.overall <= RELEVANT_OVERALL:
+            join(_side_id(pair.side1), _side_id(pair.side2))
+    components: dict[str, set[str]] = defaultdict(set)
+    for x in list(parent):
+        components[root(x)].add(x)
+    return lambda x: components.get(root(x), {x}) if x in parent else {x}
+
+
 def read_distractors(
-    path: Path, field_map: dict[str, str], limit: int | None, seed: int = 0
+    path: Path, field_map: dict[str, str], limit: int | None, seed: int = 0, lang: str | None = None
 ) -> list[Article]:
-    """Valid articles of a distractor archive (bad rows are skipped), optionally a seeded sample."""
+    """Valid articles of a distractor archive (bad rows are skipped), optionally a seeded sample;
+    `lang` is given to those that name no language."""
     articles = read_articles(path, field_map).articles
+    if lang:
+        try:
+            code = language_code(lang)
+        except ValueError as exc:
+            raise InputError(f"--distractor-lang: {exc}") from exc
+        articles = [a if a.lang else a.model_copy(update={"lang": code}) for a in articles]
     if limit is not None and limit < len(articles):
         articles = random.Random(seed).sample(articles, limit)
     return articles
@@ -133,31 +184,54 @@ def _rank_of(listing: Listing, relevant: frozenset[str]) -> int | None:
     return None
 
 
-def _retrieval_figures(ranks: Sequence[int | None]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Found:
+    """Where a query's list found its labelled target, and where the first text of its story."""
+
+    labelled: int | None
+    story: int | None
+
+
+def _found(listing: Listing, query: RetrievalQuery) -> Found:
+    return Found(_rank_of(listing, query.relevant), _rank_of(listing, query.relevant | query.connected))
+
+
+def _retrieval_figures(found: Sequence[Found]) -> dict[str, Any]:
+    ranks = [f.labelled for f in found]
     n = len(ranks)
-    found = [r for r in ranks if r is not None]
+    found_ranks = [r for r in ranks if r is not None]
     return {
         "queries": n,
-        "recall@1": round(sum(r <= 1 for r in found) / n, 4) if n else None,
-        "recall@4": round(sum(r <= 4 for r in found) / n, 4) if n else None,
-        "mrr@10": round(sum(1.0 / r for r in found if r <= LIST_DEPTH) / n, 4) if n else None,
-        "ndcg@10": round(sum(1.0 / np.log2(r + 1) for r in found if r <= LIST_DEPTH) / n, 4) if n else None,
+        "recall@1": round(sum(r <= 1 for r in found_ranks) / n, 4) if n else None,
+        # An unlabelled text of the query's story ranked first counts as found (labels are incomplete).
+        "recall@1_story": round(sum(f.story == 1 for f in found) / n, 4) if n else None,
+        "recall@4": round(sum(r <= 4 for r in found_ranks) / n, 4) if n else None,
+        "mrr@10": round(sum(1.0 / r for r in found_ranks if r <= LIST_DEPTH) / n, 4) if n else None,
+        "ndcg@10": round(sum(1.0 / np.log2(r + 1) for r in found_ranks if r <= LIST_DEPTH) / n, 4)
+        if n
+        else None,
     }
 
 
-def _ranks(finder: RelatedFinder, queries: Sequence[RetrievalQuery], policy: ListPolicy) -> list[int | None]:
-    ranks = []
+def _ranks(finder: RelatedFinder, queries: Sequence[RetrievalQuery], policy: ListPolicy) -> list[Found]:
+    """Each query's list, as the service makes it; a query whose other side is in another language asks
+    for a cross-lingual list (lang_policy any), as a site that wants them would."""
+    found = []
     for q in queries:
-        request = RelatedQuery(k=LIST_DEPTH, policy=policy, exclude=tuple(sorted(q.own_versions)))
-        ranks.append(_rank_of(finder.listing(q.query_id, request)[1], q.relevant))
-    return ranks
+        asked = policy.with_overrides(lang_policy="any") if q.across else policy
+        request = RelatedQuery(k=LIST_DEPTH, policy=asked, exclude=tuple(sorted(q.own_versions)))
+        found.append(_found(finder.listing(q.query_id, request)[1], q))
+    return found
 
 
-def _figures_by_lang(queries: Sequence[RetrievalQuery], ranks: Sequence[int | None]) -> dict[str, Any]:
-    by_lang: dict[str, list[int | None]] = defaultdict(list)
-    for query, rank in zip(queries, ranks, strict=True):
+def _figures_by_lang(queries: Sequence[RetrievalQuery], found: Sequence[Found]) -> dict[str, Any]:
+    by_lang: dict[str, list[Found]] = defaultdict(list)
+    by_relation: dict[str, list[Found]] = defaultdict(list)
+    for query, rank in zip(queries, found, strict=True):
         by_lang[query.lang].append(rank)
-    figures = _retrieval_figures(ranks)
+        by_relation["across languages" if query.across else "same language"].append(rank)
+    figures = _retrieval_figures(found)
+    figures["by_relation"] = {name: _retrieval_figures(r) for name, r in sorted(by_relation.items())}
     figures["by_lang"] = {lang: _retrieval_figures(r) for lang, r in sorted(by_lang.items())}
     return figures
 
@@ -197,7 +271,7 @@ def cross_validated_ranks(
     kind: str,
     settings: Settings,
     folds: int = 5,
-) -> list[int | None]:
+) -> list[Found]:
     """Ranks from scorers of `kind` fitted without the query's fold (its pair group never in training)."""
     cosines = bundle_pair_cosines(bundle, pairs, ranker.scorer.signals)
     pair_fold = np.array([fold_of(p.group, folds) for p in pairs])
@@ -209,7 +283,8 @@ def cross_validated_ranks(
             ranker.scorer.signals,
             settings.rerank_depth,
         )
-    ranks: dict[int, int | None] = {}
+    query_across = np.array([q.across for q in queries], dtype=bool)
+    ranks: dict[int, Found] = {}
     for f in range(folds):
         held_out = [i for i, q in enumerate(queries) if fold_of(q.group, folds) == f]
         train = pair_fold != f
@@ -219,13 +294,15 @@ def cross_validated_ranks(
         train_cosines = {n: c[train] for n, c in cosines.items()}
         if pools is not None:
             train_queries = np.array([i for i, q in enumerate(queries) if fold_of(q.group, folds) != f])
-            config = fit_ranking(train_pairs, train_cosines, pools.take(train_queries), f"cv-{f}")
+            config = fit_ranking(
+                train_pairs, train_cosines, pools.take(train_queries), query_across[train_queries], f"cv-{f}"
+            )
         else:
             config = FITS[kind](train_pairs, train_cosines, f"cv-{f}", "")
         finder = RelatedFinder.from_settings(bundle, Scorer(config), settings, ranker.plain)
         fold_ranks = _ranks(finder, [queries[i] for i in held_out], ranker.policy)
         ranks.update(zip(held_out, fold_ranks, strict=True))
-    return [ranks.get(i) for i in range(len(queries))]
+    return [ranks.get(i, Found(None, None)) for i in range(len(queries))]
 
 
 def evaluate_retrieval(

@@ -17,7 +17,7 @@ from embeddings.ranking.listing import Hit, Listing, Origin, RelatedQuery
 from embeddings.ranking.pins import with_pins
 from embeddings.ranking.pool import Identities, Pool
 from embeddings.ranking.reprints import PERMUTATIONS, containment
-from embeddings.ranking.scorer import Scorer
+from embeddings.ranking.scorer import Scorer, across_languages
 from embeddings.settings import Settings
 from embeddings.vectors import LEX, MAIN
 
@@ -312,7 +312,7 @@ class RelatedFinder:
         }
         if LEX in signals:
             cosines[LEX] = self.corpus.lexical_cosines(pool.rowids, vectors[LEX])
-        relatedness = self.scorer.combine(cosines)
+        relatedness = self.scorer.combine(cosines, across_languages(origin.lang, pool.columns.lang))
         policy = query.policy
         freshness = policy.freshness(origin.published_at, pool.columns.ts)
         language = policy.language(origin.lang, pool.columns.lang)

@@ -2,9 +2,12 @@
 
 A term is either the cosine standardized by its mean and spread over article pairs (a z-score), or a
 monotone curve from cosine to relatedness fitted on human-scored pairs. An optional output curve maps
-the sum onto the human scale, 0 (unrelated) to 1 (same story): it changes no ranking, only what a
-score means (and so the relatedness floor and the Pearson correlation). The shipped scorer mixes
-z-scores with weights chosen for the ranking of same-story articles, then calibrates the sum.
+the sum onto the human scale, 0 (unrelated) to 1 (same story): it changes no ranking within a language
+relation, only what a score means (and so the relatedness floor and the Pearson correlation). Pairs in
+two different languages may have weights and an output curve of their own (`across`): shared words and
+letters mean a lot within a language and little across two. The shipped scorer mixes z-scores with
+weights chosen for the ranking of same-story articles, per language relation, then calibrates the sums
+onto one scale, so that candidates of both relations compare.
 """
 
 from __future__ import annotations
@@ -56,6 +59,22 @@ class SignalTerm(BaseModel):
     curve: Curve | None = None
 
 
+class Across(BaseModel):
+    """How a pair of articles in two different languages is scored: its own weights and output curve."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: dict[str, float]  # per signal of the scorer (missing: 0)
+    intercept: float = 0.0
+    output: Curve | None = None
+
+    @model_validator(mode="after")
+    def _usable(self) -> Across:
+        if any(w < 0 for w in self.weights.values()) or not any(w > 0 for w in self.weights.values()):
+            raise ValueError("across-language weights must be >= 0, one of them positive")
+        return self
+
+
 class ScorerConfig(BaseModel):
     """A scorer as stored in JSON: relatedness = intercept + sum of weight * term(cosine)."""
 
@@ -65,6 +84,7 @@ class ScorerConfig(BaseModel):
     signals: dict[str, SignalTerm]
     intercept: float = 0.0
     output: Curve | None = None  # the sum onto the human scale
+    across: Across | None = None  # pairs in two known, different languages (None: as any other pair)
     # Relatedness at or above which an article is of the same story (benchmarks/story_threshold.py).
     story_threshold: float | None = Field(None, ge=0, le=1)
     fitted_on: dict[str, Any] = Field(default_factory=dict)
@@ -75,7 +95,17 @@ class ScorerConfig(BaseModel):
             raise ValueError(f"a scorer must use the {MAIN!r} signal")
         if not any(s.weight > 0 for s in self.signals.values()):
             raise ValueError("a scorer needs at least one positive weight")
+        if self.across is not None and set(self.across.weights) - set(self.signals):
+            raise ValueError("across-language weights name signals the scorer does not have")
         return self
+
+
+def across_languages(lang: str | None, langs: np.ndarray) -> np.ndarray:
+    """Which of `langs` (codes, "" when unknown) differ from `lang`, both being known."""
+    codes = np.asarray(langs, dtype=object)
+    if not lang:
+        return np.zeros(len(codes), dtype=bool)
+    return np.asarray((codes != lang) & (codes != ""), dtype=bool)
 
 
 class Scorer:
@@ -86,9 +116,8 @@ class Scorer:
         self.name = config.name
         self.signals = tuple(config.signals)
         self.dense = tuple(n for n in self.signals if n != LEX)  # the signals an encoder makes
-        self._output = (
-            None if config.output is None else (np.asarray(config.output.x), np.asarray(config.output.y))
-        )
+        self._output = _points(config.output)
+        self._across_output = None if config.across is None else _points(config.across.output)
         self._curves = {
             n: (np.asarray(s.curve.x), np.asarray(s.curve.y))
             for n, s in config.signals.items()
@@ -106,15 +135,39 @@ class Scorer:
             return np.asarray(np.interp(values, x, y) + TIE_BREAK * z, dtype=np.float64)
         return z
 
-    def combine(self, cosines: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The relatedness of each candidate, given every signal's cosines."""
-        total = np.full(len(cosines[MAIN]), self.config.intercept, dtype=np.float64)
-        for name, signal in self.config.signals.items():
-            total += signal.weight * self.term(name, cosines[name])
-        if self._output is None:
+    def combine(self, cosines: Mapping[str, np.ndarray], across: np.ndarray | None = None) -> np.ndarray:
+        """The relatedness of each candidate, given every signal's cosines.
+
+        `across`: which candidates are in another language than the query (see across_languages);
+        they are scored by the across-language weights, when the scorer has them.
+        """
+        config = self.config
+        weights = {name: s.weight for name, s in config.signals.items()}
+        same = self._sum(cosines, weights, config.intercept, self._output)
+        if config.across is None or across is None or not np.any(across):
+            return same
+        other = self._sum(cosines, config.across.weights, config.across.intercept, self._across_output)
+        return np.where(np.asarray(across, dtype=bool), other, same)
+
+    def _sum(
+        self,
+        cosines: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        intercept: float,
+        output: tuple[np.ndarray, np.ndarray] | None,
+    ) -> np.ndarray:
+        total = np.full(len(cosines[MAIN]), intercept, dtype=np.float64)
+        for name, weight in weights.items():
+            if weight:
+                total += weight * self.term(name, cosines[name])
+        if output is None:
             return total
-        x, y = self._output
+        x, y = output
         return np.asarray(np.interp(total, x, y) + TIE_BREAK * total, dtype=np.float64)
+
+
+def _points(curve: Curve | None) -> tuple[np.ndarray, np.ndarray] | None:
+    return None if curve is None else (np.asarray(curve.x), np.asarray(curve.y))
 
 
 def cosine_config(shipped: ScorerConfig) -> ScorerConfig:

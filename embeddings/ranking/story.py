@@ -21,6 +21,7 @@ from embeddings.index.store import StoredArticle
 from embeddings.ranking.finder import RelatedFinder
 from embeddings.ranking.listing import RelatedQuery
 from embeddings.ranking.policy import ListPolicy
+from embeddings.ranking.scorer import across_languages
 from embeddings.vectors import LEX
 
 DEFAULT_LENGTH = 20  # entries of a story when `k` is not given
@@ -157,7 +158,8 @@ def _score_members(finder: RelatedFinder, article: StoredArticle, groups: Sequen
     }
     if LEX in scorer.signals:
         cosines[LEX] = corpus.lexical_cosines(rows, corpus.lexical_rows(origin))
-    values = dict(zip((m.id for m in missing), scorer.combine(cosines), strict=True))
+    across = across_languages(article.lang, np.array([m.lang or "" for m in missing], dtype=object))
+    values = dict(zip((m.id for m in missing), scorer.combine(cosines, across), strict=True))
     for group in groups:
         for member in group.members:
             if member.id not in group.relatedness:

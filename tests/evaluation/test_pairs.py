@@ -23,6 +23,7 @@ from embeddings.evaluation.pairs import (
     read_pairs,
     spearman,
 )
+from embeddings.evaluation.retrieval import retrieval_corpus
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.scorer import Scorer, load_scorer
 from embeddings.vectors import SIGNALS
@@ -158,3 +159,44 @@ def test_isotonic_curve_on_heavily_tied_values_rises_strictly() -> None:
     assert len(curve.x) <= 48 and np.all(np.diff(curve.x) > 0) and np.all(np.diff(curve.y) > 0)
     with pytest.raises(InputError, match="two finite"):
         isotonic_curve(np.array([0.5, np.nan]), np.array([0.0, 1.0]))
+
+
+def test_the_labels_join_a_story_through_chains_of_same_story_pairs(tmp_path: Path) -> None:
+    rows = [
+        {"pair_id": "1", "lang1": "en", "lang2": "en", "text1": "A", "text2": "B", "Overall": 1.0},
+        {"pair_id": "2", "lang1": "en", "lang2": "en", "text1": "B", "text2": "C", "Overall": 1.5},
+        {"pair_id": "3", "lang1": "en", "lang2": "de", "text1": "C", "text2": "D", "Overall": 3.5},
+        {"pair_id": "4", "lang1": "de", "lang2": "de", "text1": "D", "text2": "E", "Overall": 1.0},
+    ]
+    pairs = read_pairs(write_jsonl(tmp_path / "p.jsonl", rows))
+    assert [p.across for p in pairs] == [False, False, True, False]
+    articles, queries = retrieval_corpus(pairs, [])
+    title = {a.id: a.title for a in articles}
+    assert {title[a.id]: a.lang for a in articles} == {"A": "en", "B": "en", "C": "en", "D": "de", "E": "de"}
+    story = {(title[q.query_id], tuple(sorted(title[r] for r in q.relevant))): q for q in queries}
+    assert {title[c] for c in story[("A", ("B",))].connected} == {"B", "C"}  # through B, not past 3.5
+    assert {title[c] for c in story[("C", ("B",))].connected} == {"A", "B"}
+    assert {title[c] for c in story[("D", ("E",))].connected} == {"E"}
+
+
+def test_pair_cosines_of_the_lexical_signal_weigh_by_the_pairs_own_texts(tmp_path: Path) -> None:
+    rows = [
+        {
+            "lang1": "en",
+            "lang2": "en",
+            "text1": "Floods hit Jeddah",
+            "text2": "Floods hit Jeddah",
+            "Overall": 1,
+        },
+        {
+            "lang1": "en",
+            "lang2": "en",
+            "text1": "Floods hit Jeddah",
+            "text2": "Jeddah floods",
+            "Overall": 1.5,
+        },
+        {"lang1": "en", "lang2": "en", "text1": "Floods hit Jeddah", "text2": "Cup final won", "Overall": 4},
+    ]
+    pairs = read_pairs(write_jsonl(tmp_path / "p.jsonl", rows))
+    lexical = pair_cosines(pairs, SignalEncoders({}), ["lex"], tmp_path / "cache.sqlite")["lex"]
+    assert lexical[0] == pytest.approx(1.0, abs=1e-5) and 0.2 < lexical[1] < 0.9 and lexical[2] < 0.05

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from embeddings.errors import ModelError
-from embeddings.ranking.scorer import Curve, Scorer, ScorerConfig, SignalTerm, load_scorer, save_scorer
+from embeddings.ranking.scorer import (
+    Across,
+    Curve,
+    Scorer,
+    ScorerConfig,
+    SignalTerm,
+    across_languages,
+    load_scorer,
+    save_scorer,
+)
 
 
 def test_scorer_standardizes_and_weighs() -> None:
@@ -61,3 +70,34 @@ def test_scorer_files(tmp_path: Path) -> None:
         load_scorer(str(tmp_path / "bad.json"))
     with pytest.raises(ModelError, match="cannot load scorer"):
         load_scorer(str(tmp_path / "missing.json"))
+
+
+def test_pairs_across_languages_take_their_own_weights_and_curve() -> None:
+    signals = {
+        "main": SignalTerm(mean=0.8, std=0.1, weight=0.5),
+        "lex": SignalTerm(mean=0.1, std=0.1, weight=0.5),
+    }
+    config = ScorerConfig(
+        name="relations",
+        signals=signals,
+        output=Curve(x=[-2.0, 2.0], y=[0.0, 1.0]),
+        across=Across(weights={"main": 1.0}, output=Curve(x=[-1.0, 1.0], y=[0.0, 1.0])),
+    )
+    scorer = Scorer(config)
+    cosines = {"main": np.array([0.9, 0.9]), "lex": np.array([0.5, 0.5])}
+    same, other = scorer.combine(cosines, np.array([False, True]))
+    # same: 0.5 * 1 + 0.5 * 4 = 2.5, past the curve's end; across: the main z-score alone, 1
+    assert same == pytest.approx(1.0, abs=1e-3) and other == pytest.approx(1.0, abs=1e-3)
+    lexical_only = {"main": np.array([0.8, 0.8]), "lex": np.array([0.2, 0.2])}
+    same, other = scorer.combine(lexical_only, np.array([False, True]))
+    # same: 0.5 * 0 + 0.5 * 1 = 0.5 on the curve: 0.625; across: the main z-score 0 on its curve: 0.5
+    assert same == pytest.approx(0.625, abs=1e-3) and other == pytest.approx(0.5, abs=1e-3)
+    assert list(scorer.combine(lexical_only)) == pytest.approx([0.625, 0.625], abs=1e-3)  # no mask: same
+    with pytest.raises(ValueError, match="signals the scorer does not have"):
+        ScorerConfig(name="x", signals=signals, across=Across(weights={"use": 1.0}))
+
+
+def test_across_languages_needs_both_languages_known() -> None:
+    langs = np.array(["ar", "en", "", "ar"], dtype=object)
+    assert list(across_languages("ar", langs)) == [False, True, False, False]
+    assert not across_languages(None, langs).any() and not across_languages("", langs).any()
