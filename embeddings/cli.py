@@ -219,7 +219,12 @@ def run_evaluate_lists(args: argparse.Namespace) -> int:
             result["rankers"][ranker.name] = stats
             print(ranker.name)
             for key, value in stats.items():
-                print(f"  {key}: {value}")
+                if key == "other_language_by_query_language":
+                    for lang, fig in value.items():
+                        share, n = fig["share"], fig["results"]
+                        print(f"  other-language share under {lang} articles: {share} of {n} results")
+                else:
+                    print(f"  {key}: {value}")
     finally:
         bundle.close()
     _write_json(args.json, result)
