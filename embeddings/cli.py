@@ -221,8 +221,11 @@ def run_evaluate_lists(args: argparse.Namespace) -> int:
             for key, value in stats.items():
                 if key == "other_language_by_query_language":
                     for lang, fig in value.items():
-                        share, n = fig["share"], fig["results"]
-                        print(f"  other-language share under {lang} articles: {share} of {n} results")
+                        print(
+                            f"  under {lang} articles: other-language share {fig['share']} of "
+                            f"{fig['results']} results; {fig['lists_filled_in']} of {fig['lists']} lists "
+                            "filled in from other languages"
+                        )
                 else:
                     print(f"  {key}: {value}")
     finally:

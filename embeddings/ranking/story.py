@@ -1,10 +1,10 @@
 """A story: the articles of an article's story, oldest first, the first report marked, reprints collapsed.
 
 The candidates are the finder's (precomputed neighbours or FAISS, filters, `listed`, the article's own
-copies set aside), ranked by the scorer's relatedness alone: no freshness, language or diversity
-term. Those at or above the threshold are the story; reprints collapse as in a related list, and each
-group of reprints is shown by its earliest member, the others in its `copies`. The article's editorial
-blocks hold; its pins lead its list, not its story.
+copies set aside), in every language, ranked by the scorer's relatedness alone: no freshness or
+diversity term. Those at or above the threshold are the story; reprints collapse as in a related list,
+and each group of reprints is shown by its earliest member, the others in its `copies`. The article's
+editorial blocks hold; its pins lead its list, not its story.
 """
 
 from __future__ import annotations
@@ -102,7 +102,6 @@ def story_of(finder: RelatedFinder, article_id: str, query: StoryQuery) -> Story
     """The story of the article with `article_id`: it, and the articles related to it at the threshold."""
     policy = ListPolicy(
         lang_policy="any",
-        language_weight=0.0,
         diversity=0.0,
         window_days=query.window_days,
         past_only=False,
