@@ -62,9 +62,12 @@ class RelatedItem(BaseModel):
     image_url: str | None
     score: float = Field(
         description="Relatedness to the query article (0 unrelated to 1 same story, as the scorer "
-        "estimates it) plus the freshness term; higher is closer."
+        "estimates it) plus the freshness term; higher is closer. An entry with copies has the best "
+        "score of its group."
     )
-    copies: list[str] = Field(description="Ids of reprints of this article, collapsed into this entry.")
+    copies: list[str] = Field(
+        description="Ids of reprints of this article, collapsed into this entry (it is their original)."
+    )
     other_language: bool = Field(
         False,
         description="True: in another language than the list's, filling a list that its own languages "

@@ -14,7 +14,9 @@ from embeddings.index.filters import Filters
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.corpus import Corpus
 from embeddings.ranking.listing import Hit, Listing, Origin, RelatedQuery
+from embeddings.ranking.originals import original
 from embeddings.ranking.pins import with_pins
+from embeddings.ranking.policy import reader_languages
 from embeddings.ranking.pool import Identities, Pool
 from embeddings.ranking.reprints import PERMUTATIONS, containment
 from embeddings.ranking.scorer import Scorer
@@ -338,7 +340,8 @@ class RelatedFinder:
     ) -> tuple[list[Hit], np.ndarray]:
         """Score the pool, pick the list by MMR, and read the listed articles' records.
 
-        Also says which candidates the relatedness floor left out.
+        Also says which candidates the relatedness floor left out. Each entry is shown by the
+        original of its group of copies, with the score of the group's best.
         """
         if not len(pool):
             return [], np.zeros(0, dtype=bool)
@@ -363,19 +366,22 @@ class RelatedFinder:
         chosen, copies, redundancy = self._select(pool, total, main, query.k, policy.diversity, fills)
         listed = chosen + [j for group in copies for j in group]
         records = self.corpus.get_many([int(pool.rowids[i]) for i in listed])
+        readers = reader_languages(query.filters, origin.lang)
         hits = []
         for i, group in zip(chosen, copies, strict=True):
-            article = records.get(int(pool.rowids[i]))
-            if article is None:  # searches skip deleted rows: a record missing here was deleted just now
-                continue
+            if int(pool.rowids[i]) not in records:
+                continue  # searches skip deleted rows: a record missing here was deleted just now
+            members = [j for j in (i, *group) if int(pool.rowids[j]) in records]
+            shown = members[original([records[int(pool.rowids[j])] for j in members], readers)]
             parts = {name: round(float(cosines[name][i]), 6) for name in signals}
             parts.update(
                 relatedness=round(float(relatedness[i]), 6),
                 freshness=round(float(freshness[i]), 6),
                 redundancy=round(float(redundancy[i]), 6),
             )
-            copy_ids = tuple(records[r].id for r in (int(pool.rowids[j]) for j in group) if r in records)
-            hits.append(Hit(article, round(float(total[i]), 6), parts, copy_ids, bool(fills[i])))
+            copy_ids = tuple(records[int(pool.rowids[j])].id for j in members if j != shown)
+            article = records[int(pool.rowids[shown])]
+            hits.append(Hit(article, round(float(total[i]), 6), parts, copy_ids, bool(fills[shown])))
         return hits, below
 
     def _select(
@@ -392,6 +398,7 @@ class RelatedFinder:
         identities = pool.identities()
         redundancy, at_pick = np.zeros(len(pool)), np.zeros(len(pool))
         alive = np.ones(len(pool), dtype=bool)
+        placed = np.zeros(len(pool), dtype=bool)  # chosen, or collapsed into a chosen one
         chosen: list[int] = []
         copies: list[list[int]] = []
         reprint_of: list[np.ndarray] = []  # per chosen article: which positions are its reprints
@@ -402,6 +409,7 @@ class RelatedFinder:
             value = np.where(pickable, (1.0 - diversity) * scores - diversity * redundancy, -np.inf)
             best = int(np.argmax(value))
             alive[best] = False
+            placed[best] = True
             earlier = [n for n, reprints in enumerate(reprint_of) if reprints[best]]
             if earlier:
                 copies[earlier[0]].append(best)
@@ -412,9 +420,9 @@ class RelatedFinder:
             column = self._reprints(identities, identities.take([best]), similarity[:, best : best + 1])
             reprint_of.append(column[:, 0])
             redundancy = np.maximum(redundancy, similarity[best])
-        if chosen:  # name every reprint of a listed article, picked or not
+        if chosen:  # name every reprint of a listed article, picked or not, below the floor or not
             matrix = np.stack(reprint_of, axis=1)
-            for i in np.flatnonzero(alive & matrix.any(axis=1)):
+            for i in np.flatnonzero(~placed & matrix.any(axis=1)):
                 copies[int(np.argmax(matrix[i]))].append(int(i))
         return chosen, copies, at_pick
 
