@@ -223,7 +223,15 @@ def run_evaluate_lists(args: argparse.Namespace) -> int:
             result["rankers"][ranker.name] = stats
             print(ranker.name)
             for key, value in stats.items():
-                print(f"  {key}: {value}")
+                if key == "other_language_by_query_language":
+                    for lang, fig in value.items():
+                        print(
+                            f"  under {lang} articles: other-language share {fig['share']} of "
+                            f"{fig['results']} results; {fig['lists_filled_in']} of {fig['lists']} lists "
+                            "filled in from other languages"
+                        )
+                else:
+                    print(f"  {key}: {value}")
     finally:
         bundle.close()
     _write_json(args.json, result)

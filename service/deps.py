@@ -26,7 +26,7 @@ from embeddings.live.list_cache import ListCache
 from embeddings.live.loaded import Loaded
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.policy import ListPolicy
-from embeddings.settings import LangPolicy, Settings
+from embeddings.settings import LangPolicyValue, Settings
 from service.metrics import Metrics
 from service.schemas import ID_PATTERN, MAX_EXCLUDE, MAX_K, MAX_LANGUAGES, MAX_SECTION_LENGTH, MAX_SECTIONS
 
@@ -93,8 +93,11 @@ async def _encoders(request: Request) -> SignalEncoders:
 async def _policy(
     request: Request,
     lang_policy: Annotated[
-        LangPolicy | None,
-        Query(description="same_first, any, others_first or same_only (default: the service's)."),
+        LangPolicyValue | None,
+        Query(
+            description="same (only the list's languages), same_then_other (they first; others fill a "
+            "short list) or any (default: the service's)."
+        ),
     ] = None,
     diversity: Annotated[
         float | None, Query(ge=0, le=1, description="MMR trade-off, 0 (score only) to 1 (novelty only).")
@@ -179,7 +182,8 @@ async def _filters(
         list[str] | None,
         Query(
             max_length=MAX_LANGUAGES,
-            description=f"Only these languages (repeat or comma-separate; at most {MAX_LANGUAGES}).",
+            description=f"Languages (repeat or comma-separate; at most {MAX_LANGUAGES}): a related "
+            "list's own, instead of the article's (lang_policy says whether others fill it); a story's only.",
         ),
     ] = None,
     section: Annotated[

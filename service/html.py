@@ -43,6 +43,7 @@ class Card:
     date: str
     date_iso: str | None
     section: str | None
+    other_language: str | None = None  # its language's name, for an entry filling in from another language
 
 
 @cache
@@ -94,8 +95,21 @@ def asset(name: str) -> str:
     return (files("service") / "static" / name).read_text(encoding="utf-8")
 
 
-def card(item: RelatedItem) -> Card:
-    """The card of one item of a list's JSON answer."""
+def language_name(code: str | None, reader: str | None) -> str:
+    """The name of the language `code` in the language `reader` (Babel: 'الإنجليزية'), else the code."""
+    if not code:
+        return "?"
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        name = Locale.parse(code).get_display_name(reader or "en")
+    except (UnknownLocaleError, ValueError):
+        return code
+    return str(name) if name else code
+
+
+def card(item: RelatedItem, reader: str | None = None) -> Card:
+    """The card of one item of a list's JSON answer; `reader`: the list's language."""
     url, image, when = item.url, item.image_url, item.published_at
     return Card(
         id=item.id,
@@ -107,6 +121,7 @@ def card(item: RelatedItem) -> Card:
         date=written_date(when, item.lang),
         date_iso=when.isoformat() if when else None,
         section=item.section,
+        other_language=language_name(item.lang, reader) if item.other_language else None,
     )
 
 
@@ -128,6 +143,6 @@ def render_list(response: RelatedResponse, lang: str | None) -> str:
             article_id=response.article.id,
             bundle=response.bundle,
             css=Markup(asset("related.css")),
-            cards=[card(item) for item in response.related],
+            cards=[card(item, lang) for item in response.related],
         )
     )

@@ -21,7 +21,7 @@ from embeddings.articles.rules import MAX_BLOCKS, MAX_PINS
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.finder import Hit
 from embeddings.ranking.story import StoryEntry
-from embeddings.settings import LangPolicy
+from embeddings.settings import LangPolicyValue
 
 # Caps on a request's lists, far above what a publisher sends (the sample corpus: 9 sections, at most 4
 # keywords of at most 23 characters): past them, 422. Unbounded, 95,000 sections cost 1.2-7.2 s of
@@ -62,24 +62,33 @@ class RelatedItem(BaseModel):
     image_url: str | None
     score: float = Field(
         description="Relatedness to the query article (0 unrelated to 1 same story, as the scorer "
-        "estimates it) plus the freshness and language terms; higher is closer."
+        "estimates it) plus the freshness term; higher is closer. An entry with copies has the best "
+        "score of its group."
     )
-    copies: list[str] = Field(description="Ids of reprints of this article, collapsed into this entry.")
+    copies: list[str] = Field(
+        description="Ids of reprints of this article, collapsed into this entry (it is their original)."
+    )
+    other_language: bool = Field(
+        False,
+        description="True: in another language than the list's, filling a list that its own languages "
+        "left short (lang_policy same_then_other).",
+    )
     explain: dict[str, float] | None = Field(
         None,
-        description="With explain=true: each signal's cosine, relatedness, freshness, language, and the "
+        description="With explain=true: each signal's cosine, relatedness, freshness, and the "
         "redundancy with the results above that diversity weighed against it.",
     )
 
     @classmethod
     def from_hit(cls, hit: Hit, explain: bool = False) -> RelatedItem:
         """Build from a search hit (article fields are read by name)."""
-        own = {"score", "copies", "explain"}
+        own = {"score", "copies", "other_language", "explain"}
         fields = {name: getattr(hit.article, name) for name in cls.model_fields if name not in own}
         return cls(
             **fields,
             score=round(hit.score, 6),
             copies=list(hit.copies),
+            other_language=hit.other_language,
             explain=dict(hit.parts) if explain else None,
         )
 
@@ -141,7 +150,8 @@ class PreviewRequest(BaseModel):
     lang: list[str] | None = Field(
         None,
         max_length=MAX_LANGUAGES,
-        description=f"Only these languages (ISO 639-1): a list or 'ar,en', at most {MAX_LANGUAGES}.",
+        description=f"The list's languages instead of `language` (ISO 639-1): a list or 'ar,en', at most "
+        f"{MAX_LANGUAGES}; lang_policy says whether others fill it.",
     )
     section: list[str] | None = Field(
         None,
@@ -158,7 +168,9 @@ class PreviewRequest(BaseModel):
         description="The article's own language (ISO 639-1), for the language policy.",
     )
     published_at: IsoDate = Field(None, description="Its publication date, for the date policies.")
-    lang_policy: LangPolicy | None = None
+    lang_policy: LangPolicyValue | None = Field(
+        None, description="same, same_then_other or any (default: the service's)."
+    )
     diversity: float | None = Field(None, ge=0, le=1, strict=True)
     window_days: float | None = Field(None, gt=0, le=36500, strict=True)
     past_only: bool | None = None

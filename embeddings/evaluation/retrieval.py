@@ -342,12 +342,20 @@ def list_statistics(
 ) -> dict[str, Any]:
     """What the lists of `article_ids` look like: reprints, languages, date gaps, short lists."""
     with_story_pair = with_reprint_pair = short = same_lang = results = 0
+    # By the query's language: lists, results, results in another language, lists filled in by them.
+    by_lang: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     gaps: list[float] = []
     for ident in article_ids:
         article, hits = finder.for_article(ident, RelatedQuery(k=k, policy=policy))
         results += len(hits)
         short += len(hits) < k
-        same_lang += sum(h.article.lang == article.lang for h in hits)
+        same = sum(h.article.lang == article.lang for h in hits)
+        same_lang += same
+        counts = by_lang[article.lang or "none"]
+        counts[0] += 1
+        counts[1] += len(hits)
+        counts[2] += len(hits) - same
+        counts[3] += any(h.other_language for h in hits)
         if article.published_at:
             gaps += [
                 abs((h.article.published_at - article.published_at).total_seconds()) / 86400
@@ -364,6 +372,17 @@ def list_statistics(
         "share_lists_with_two_from_one_story": round(with_story_pair / n, 4) if n else None,
         "share_lists_with_two_reprints": round(with_reprint_pair / n, 4) if n else None,
         "share_results_in_query_language": round(same_lang / results, 4) if results else None,
+        # Under the articles of each language: the share of results in another language, and how many
+        # lists the policy filled in with them (marked `other_language`: their own had too few).
+        "other_language_by_query_language": {
+            lang: {
+                "lists": lists,
+                "results": total,
+                "share": round(other / total, 4) if total else None,
+                "lists_filled_in": filled,
+            }
+            for lang, (lists, total, other, filled) in sorted(by_lang.items())
+        },
         "median_age_gap_days": round(median(gaps), 3) if gaps else None,
         "share_lists_shorter_than_k": round(short / n, 4) if n else None,
     }

@@ -162,8 +162,8 @@ class Columns:
             if filters.window:
                 first, last = filters.window
                 mask &= np.isnan(self.ts) | ((self.ts >= first) & (self.ts <= last))
-        if filters.same_lang:
-            mask &= self.lang == filters.same_lang
+        if filters.except_langs:
+            mask &= ~_member(self.lang, filters.except_langs)
         return mask
 
 

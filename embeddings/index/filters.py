@@ -14,10 +14,13 @@ class Filters:
     sections: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
-    # The list policies': only this language, and a date window that undated articles pass.
-    same_lang: str | None = None
+    # The list policies': none of these languages (articles without one pass), and a date window
+    # that undated articles pass.
+    except_langs: tuple[str, ...] = ()
     window: tuple[float, float] | None = None  # epoch seconds, inclusive
 
     def active(self) -> bool:
         """Whether any filter restricts the candidates."""
-        return bool(self.langs or self.sections or self.since or self.until or self.same_lang or self.window)
+        return bool(
+            self.langs or self.sections or self.since or self.until or self.except_langs or self.window
+        )

@@ -247,9 +247,10 @@ class ArticleStore:
         if filters.until:
             clauses.append("published_ts <= ?")
             params.append(filters.until.timestamp())
-        if filters.same_lang:
-            clauses.append("lang = ?")
-            params.append(filters.same_lang)
+        if filters.except_langs:
+            marks = ",".join("?" * len(filters.except_langs))
+            clauses.append(f"(lang IS NULL OR lang NOT IN ({marks}))")
+            params.extend(filters.except_langs)
         if filters.window:
             clauses.append("(published_ts IS NULL OR published_ts BETWEEN ? AND ?)")
             params.extend(filters.window)

@@ -1,14 +1,15 @@
 """Rendered related lists of indexed articles, kept across the writes that cannot change them.
 
-An entry is a rendered list (a response body: the caller chooses the key and the rendering) made from
-one snapshot. What a write can change is known from the list's candidates (ranking/pool.py): the rows
-they were drawn from, and the main cosine an article needs to enter them. When a write makes the next
-snapshot, an entry is dropped if the write touches its article, an id its rules name (a pin or a block:
-a pin deleted and written again comes back), one of those rows, or puts an article at least that near;
-the others are carried over to the new snapshot unchanged. A new bundle, a change of the corpus's date
-range (the date window of undated articles) or a scorer with the lexical signal (whose candidates the
-cosine does not bound) drop every entry, and so does a delete or replace of a bundle article when the
-bundle's index is approximate (HNSW).
+An entry is a rendered list (a response body: the caller chooses the key and the rendering) made from one
+snapshot. What a write can change is known from the list's candidates (ranking/pool.py): the rows they
+were drawn from, and the main cosine an article needs to enter them. When a write makes the next
+snapshot, an entry is dropped if the write touches its article, an id its rules name (a pin or a block: a
+pin deleted and written again comes back), one of those rows, or puts an article at least that near in a
+language the list admits (a list in its reader's languages that other languages did not fill in admits
+those alone); the others are carried over to the new snapshot unchanged. A new bundle, a change of the
+corpus's date range (the date window of undated articles) or a scorer with the lexical signal (whose
+candidates the cosine does not bound) drop every entry, and so does a delete or replace of a bundle
+article when the bundle's index is approximate (HNSW).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Entry:
     rows: frozenset[int]  # the rows its candidates were drawn from
     reach: float  # the main cosine an article needs to enter them (-inf: any)
     ruled: frozenset[str]  # the ids its article's rules pin or block
+    langs: frozenset[str] | None  # the languages an article must be in to enter them (None: any, or none)
 
 
 class ListCache:
@@ -125,14 +127,23 @@ class ListCache:
             # An approximate search over other tombstones may find other neighbours: lists that came
             # from it are not bounded by their reach any more.
             return list(self._entries)
-        puts = [np.asarray(w.vectors[MAIN], dtype=np.float32) for w in writes if w.op == "put"]
+        put = [w for w in writes if w.op == "put"]
         keys = list(self._entries)
         entries = [self._entries[k] for k in keys]
         near: np.ndarray = np.zeros(len(entries), dtype=bool)
-        if puts:
+        if put:
             mains = np.stack([e.main for e in entries])
             reach = np.array([e.reach for e in entries], dtype=np.float32)
-            near = np.asarray(((mains @ np.stack(puts).T) >= (reach - EPSILON)[:, None]).any(axis=1))
+            vectors = np.stack([np.asarray(w.vectors[MAIN], dtype=np.float32) for w in put])
+            close = (mains @ vectors.T) >= (reach - EPSILON)[:, None]
+            # A put enters only the lists that admit its language: a mask per set of languages (few).
+            langs = [w.article.lang if w.article is not None else None for w in put]
+            for admitted in {e.langs for e in entries} - {None}:
+                assert admitted is not None
+                rows = np.fromiter((e.langs == admitted for e in entries), dtype=bool, count=len(entries))
+                outside = np.fromiter((lang not in admitted for lang in langs), dtype=bool, count=len(put))
+                close[np.ix_(rows, outside)] = False
+            near = np.asarray(close.any(axis=1))
         return [
             key
             for key, entry, close in zip(keys, entries, near, strict=True)
@@ -158,4 +169,5 @@ def _entry(snapshot: Snapshot, body: bytes, article_id: str, listing: Listing) -
         reach = min(reach, farthest)
     rules = snapshot.rules_for(article_id)
     ruled = frozenset(rules.pin) | frozenset(rules.block) if rules else frozenset()
-    return Entry(body, article_id, main, frozenset(int(r) for r in listing.rows), reach, ruled)
+    langs = None if listing.langs is None else frozenset(listing.langs)
+    return Entry(body, article_id, main, frozenset(int(r) for r in listing.rows), reach, ruled, langs)

@@ -14,7 +14,9 @@ from embeddings.index.filters import Filters
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.corpus import Corpus
 from embeddings.ranking.listing import Hit, Listing, Origin, RelatedQuery
+from embeddings.ranking.originals import original
 from embeddings.ranking.pins import with_pins
+from embeddings.ranking.policy import reader_languages
 from embeddings.ranking.pool import Identities, Pool
 from embeddings.ranking.reprints import PERMUTATIONS, containment
 from embeddings.ranking.scorer import Scorer, across_languages
@@ -120,43 +122,83 @@ class RelatedFinder:
         return self._related(vectors, query, origin)
 
     def _related(self, vectors: Mapping[str, Any], query: RelatedQuery, origin: Origin) -> Listing:
-        corpus = self.corpus
-        excluded = set(corpus.rowids_for(list(query.exclude)))
+        excluded = set(self.corpus.rowids_for(list(query.exclude)))
         if origin.rowid is not None:
             excluded.add(origin.rowid)
-        allowed: np.ndarray | None = None
-        filters = query.policy.restrict(query.filters, origin.published_at, origin.lang, self._dated)
+        passes = query.policy.passes(query.filters, origin.published_at, origin.lang, self._dated)
+        listing, pool = self._pass(vectors, query, origin, excluded, passes[0], None)
+        listing = replace(listing, langs=passes[0].langs or None)
+        if len(passes) == 1 or len(listing.hits) >= query.k:
+            return listing
+        # Fewer than k in the reader's languages pass the floor: other languages fill the list, ranked
+        # after them in one pool (their reprints collapse into them, MMR weighs them against them).
+        filled, _ = self._pass(vectors, query, origin, excluded, passes[1], pool)
+        copies = tuple(dict.fromkeys((*listing.copies, *filled.copies)))
+        return replace(filled, copies=copies, langs=None)
+
+    def _pass(
+        self,
+        vectors: Mapping[str, Any],
+        query: RelatedQuery,
+        origin: Origin,
+        excluded: set[int],
+        filters: Filters,
+        prior: Pool | None,
+    ) -> tuple[Listing, Pool]:
+        """The list of the candidates that pass `filters`, ranked after those of `prior` (an earlier
+        pass's pool, in the reader's languages), and the pool it was ranked from."""
+        corpus = self.corpus
         if origin.rowid is not None:
-            hits = self._looked_up(vectors, query, excluded, origin, filters)
-            if hits is not None:
-                return hits
+            found = self._looked_up(vectors, query, excluded, origin, filters, prior)
+            if found is not None:
+                return found
+        allowed: np.ndarray | None = None
         if filters.active():
             allowed = corpus.eligible(filters)
             if excluded:
                 allowed = allowed[~np.isin(allowed, list(excluded))]
             if len(allowed) == 0:
-                return Listing([])
-        pool = len(corpus) if allowed is None else len(allowed)
+                listing, pool, _ = self._ranked(vectors, Pool.empty(), prior, (), query, origin)
+                return listing, pool
         size = self._pool_size(query)
         want = size + len(excluded)
         limit: int | None = size  # the first pass ranks a pool of `size`; wider ones, all they find
         lexical = self._lexical(vectors, excluded, allowed)
+        everyone = len(corpus) if allowed is None else len(allowed)
         while True:
             scores, ids = corpus.search(vectors[MAIN], want, allowed)
-            complete = len(ids) >= pool or want >= pool
+            complete = len(ids) >= everyone or want >= everyone
             candidates, admitted, copies = self._candidates(
                 scores, ids, excluded, origin, None, limit, lexical, vectors[MAIN], complete
             )
-            ranked, floored = self._rank(vectors, candidates, query, origin)
-            hits = Listing(ranked, copies, candidates.seen, candidates.reach)
+            listing, pool, floored = self._ranked(vectors, candidates, prior, copies, query, origin)
             # Stop once every candidate has been seen, or the pool is full and so is the list, or the
             # relatedness floor cut it (an approximate search under a filter may come back short: it
             # is asked again, wider; farther candidates would fall below the floor too).
-            full = len(hits.hits) >= query.k or floored
+            full = len(listing.hits) >= query.k or floored
             if complete or (admitted >= size and full):
-                return hits
+                return listing, pool
             want *= 4
             limit = None
+
+    def _ranked(
+        self,
+        vectors: Mapping[str, Any],
+        candidates: Pool,
+        prior: Pool | None,
+        copies: tuple[str, ...],
+        query: RelatedQuery,
+        origin: Origin,
+    ) -> tuple[Listing, Pool, bool]:
+        """The list of `candidates`, after `prior`'s if given; the pool it was ranked from; and whether
+        the relatedness floor left out one of the dense `candidates`.
+
+        Only a dense candidate below the floor says that farther dense ones would be below it too.
+        """
+        pool = candidates if prior is None else prior.then(candidates)
+        hits, below = self._rank(vectors, pool, query, origin)
+        fresh = below[len(pool) - len(candidates) :] & ~candidates.lexical
+        return Listing(hits, copies, pool.seen, pool.reach), pool, bool(fresh.any())
 
     def _pool_size(self, query: RelatedQuery) -> int:
         """How many candidates the scorer ranks: the nearest `max(k, depth)` and a margin."""
@@ -180,7 +222,8 @@ class RelatedFinder:
         excluded: set[int],
         origin: Origin,
         filters: Filters,
-    ) -> Listing | None:
+        prior: Pool | None,
+    ) -> tuple[Listing, Pool] | None:
         """The list from the article's precomputed neighbours, or None when they cannot make it.
 
         They make it when, less the excluded articles and those the filters drop, a full pool of them
@@ -202,9 +245,9 @@ class RelatedFinder:
         )
         if admitted < size and not exhaustive:
             return None
-        hits, floored = self._rank(vectors, candidates, query, origin)
-        done = len(hits) >= query.k or floored or exhaustive
-        return Listing(hits, copies, candidates.seen, candidates.reach) if done else None
+        listing, pool, floored = self._ranked(vectors, candidates, prior, copies, query, origin)
+        done = len(listing.hits) >= query.k or floored or exhaustive
+        return (listing, pool) if done else None
 
     def _candidates(
         self,
@@ -294,13 +337,14 @@ class RelatedFinder:
         pool: Pool,
         query: RelatedQuery,
         origin: Origin,
-    ) -> tuple[list[Hit], bool]:
+    ) -> tuple[list[Hit], np.ndarray]:
         """Score the pool, pick the list by MMR, and read the listed articles' records.
 
-        Also says whether the relatedness floor left candidates out.
+        Also says which candidates the relatedness floor left out. Each entry is shown by the
+        original of its group of copies, with the score of the group's best.
         """
         if not len(pool):
-            return [], False
+            return [], np.zeros(0, dtype=bool)
         signals = self.scorer.signals
         main = self.corpus.vectors(MAIN, pool.rowids)
         cosines = {
@@ -315,34 +359,36 @@ class RelatedFinder:
         relatedness = self.scorer.combine(cosines, across_languages(origin.lang, pool.columns.lang))
         policy = query.policy
         freshness = policy.freshness(origin.published_at, pool.columns.ts)
-        language = policy.language(origin.lang, pool.columns.lang)
-        total = relatedness + freshness + language
         # Below the relatedness floor an article is not listed, whatever the policies add.
-        total = np.where(relatedness >= policy.min_score, total, -np.inf)
-        chosen, copies, redundancy = self._select(pool, total, main, query.k, policy.diversity)
+        below = np.asarray(relatedness < policy.min_score)
+        total = np.where(below, -np.inf, relatedness + freshness)
+        fills = pool.fills()
+        chosen, copies, redundancy = self._select(pool, total, main, query.k, policy.diversity, fills)
         listed = chosen + [j for group in copies for j in group]
         records = self.corpus.get_many([int(pool.rowids[i]) for i in listed])
+        readers = reader_languages(query.filters, origin.lang)
         hits = []
         for i, group in zip(chosen, copies, strict=True):
-            article = records.get(int(pool.rowids[i]))
-            if article is None:  # searches skip deleted rows: a record missing here was deleted just now
-                continue
+            if int(pool.rowids[i]) not in records:
+                continue  # searches skip deleted rows: a record missing here was deleted just now
+            members = [j for j in (i, *group) if int(pool.rowids[j]) in records]
+            shown = members[original([records[int(pool.rowids[j])] for j in members], readers)]
             parts = {name: round(float(cosines[name][i]), 6) for name in signals}
             parts.update(
                 relatedness=round(float(relatedness[i]), 6),
                 freshness=round(float(freshness[i]), 6),
-                language=round(float(language[i]), 6),
                 redundancy=round(float(redundancy[i]), 6),
             )
-            copy_ids = tuple(records[r].id for r in (int(pool.rowids[j]) for j in group) if r in records)
-            hits.append(Hit(article, round(float(total[i]), 6), parts, copy_ids))
-        # Only a dense candidate below the floor says that farther dense ones would be below it too.
-        return hits, bool((np.isneginf(total) & ~pool.lexical).any())
+            copy_ids = tuple(records[int(pool.rowids[j])].id for j in members if j != shown)
+            article = records[int(pool.rowids[shown])]
+            hits.append(Hit(article, round(float(total[i]), 6), parts, copy_ids, bool(fills[shown])))
+        return hits, below
 
     def _select(
-        self, pool: Pool, scores: np.ndarray, main: np.ndarray, k: int, diversity: float
+        self, pool: Pool, scores: np.ndarray, main: np.ndarray, k: int, diversity: float, fills: np.ndarray
     ) -> tuple[list[int], list[list[int]], np.ndarray]:
-        """Greedy MMR over the pool; reprints of a chosen article collapse into it.
+        """Greedy MMR over the pool; reprints of a chosen article collapse into it; the `fills`
+        (candidates from other languages) are picked only once no other one is left.
 
         Returns the chosen positions, each one's reprints (positions) and each position's redundancy
         when it was picked. Reprints are tested against the chosen articles alone, as they are chosen
@@ -352,15 +398,18 @@ class RelatedFinder:
         identities = pool.identities()
         redundancy, at_pick = np.zeros(len(pool)), np.zeros(len(pool))
         alive = np.ones(len(pool), dtype=bool)
+        placed = np.zeros(len(pool), dtype=bool)  # chosen, or collapsed into a chosen one
         chosen: list[int] = []
         copies: list[list[int]] = []
         reprint_of: list[np.ndarray] = []  # per chosen article: which positions are its reprints
         alive &= np.isfinite(scores)  # below the floor
         scores = np.where(alive, scores, 0.0)  # never picked; and 0 * -inf (diversity 1) is no NaN
         while len(chosen) < k and alive.any():
-            value = np.where(alive, (1.0 - diversity) * scores - diversity * redundancy, -np.inf)
+            pickable = alive & ~fills if fills.any() and (alive & ~fills).any() else alive
+            value = np.where(pickable, (1.0 - diversity) * scores - diversity * redundancy, -np.inf)
             best = int(np.argmax(value))
             alive[best] = False
+            placed[best] = True
             earlier = [n for n, reprints in enumerate(reprint_of) if reprints[best]]
             if earlier:
                 copies[earlier[0]].append(best)
@@ -371,9 +420,9 @@ class RelatedFinder:
             column = self._reprints(identities, identities.take([best]), similarity[:, best : best + 1])
             reprint_of.append(column[:, 0])
             redundancy = np.maximum(redundancy, similarity[best])
-        if chosen:  # name every reprint of a listed article, picked or not
+        if chosen:  # name every reprint of a listed article, picked or not, below the floor or not
             matrix = np.stack(reprint_of, axis=1)
-            for i in np.flatnonzero(alive & matrix.any(axis=1)):
+            for i in np.flatnonzero(~placed & matrix.any(axis=1)):
                 copies[int(np.argmax(matrix[i]))].append(int(i))
         return chosen, copies, at_pick
 

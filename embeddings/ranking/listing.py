@@ -29,12 +29,16 @@ class RelatedQuery:
 
 @dataclass(frozen=True)
 class Hit:
-    """One related article, its score, the parts of that score and the reprints collapsed into it."""
+    """One related article, its score, the parts of that score and the reprints collapsed into it.
+
+    `other_language`: it fills a list that its reader's languages left short (see ListPolicy.passes).
+    """
 
     article: StoredArticle
     score: float
     parts: dict[str, float] = field(default_factory=dict)
     copies: tuple[str, ...] = ()
+    other_language: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,11 @@ class Listing:
 
     hits: list[Hit]
     copies: tuple[str, ...] = ()
-    # What a write can change (see Pool): the rows the candidates came from, the cosine to enter them.
+    # What a write can change (see Pool): the rows the candidates came from, the cosine to enter them,
+    # and the languages an article must be in to enter them (None: any language, or none).
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     reach: float = -np.inf
+    langs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""List policies: which candidates may appear, and how date and language move them up or down."""
+"""List policies: which candidates may appear, in which languages first, and how dates move them."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ import numpy as np
 
 from embeddings.errors import InvalidQueryError
 from embeddings.index.filters import Filters
-from embeddings.settings import LangPolicy, Settings
+from embeddings.settings import LangPolicy, Settings, current_lang_policy
 
 LANG_POLICIES: tuple[LangPolicy, ...] = get_args(LangPolicy)
 _DAY = 86400.0
 _FAR = 1e15  # seconds: SQLite wants finite bounds
+
+
+def reader_languages(filters: Filters, query_lang: str | None) -> tuple[str, ...]:
+    """The languages a list is for: the request's `lang` filter, else the query's language, else none."""
+    return filters.langs or ((query_lang,) if query_lang else ())
 
 
 # The defaults live in one place, the settings class.
@@ -28,7 +33,6 @@ class ListPolicy:
     """How a related list is assembled beyond raw relatedness (see Settings for each field)."""
 
     lang_policy: LangPolicy = _DEFAULTS["lang_policy"]
-    language_weight: float = _DEFAULTS["language_weight"]
     diversity: float = _DEFAULTS["diversity"]
     window_days: float | None = _DEFAULTS["window_days"]
     past_only: bool = _DEFAULTS["past_only"]
@@ -38,6 +42,10 @@ class ListPolicy:
 
     def __post_init__(self) -> None:
         if self.lang_policy not in LANG_POLICIES:
+            try:
+                current_lang_policy(self.lang_policy)  # a retired value: its own message
+            except ValueError as exc:
+                raise InvalidQueryError(str(exc)) from None
             raise InvalidQueryError(f"lang_policy must be one of {', '.join(LANG_POLICIES)}")
         if not 0.0 <= self.diversity <= 1.0:
             raise InvalidQueryError("diversity must be between 0 and 1")
@@ -54,7 +62,6 @@ class ListPolicy:
         """No policy at all: rank by relatedness alone (the baseline)."""
         return cls(
             lang_policy="any",
-            language_weight=0.0,
             diversity=0.0,
             window_days=None,
             freshness_weight=0.0,
@@ -65,18 +72,20 @@ class ListPolicy:
         """This policy with the given fields replaced (None leaves a field as it is)."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-    def restrict(
+    def passes(
         self,
         filters: Filters,
         query_date: datetime | None,
         query_lang: str | None,
         dated: tuple[float, float] | None,
-    ) -> Filters:
-        """`filters` narrowed by the language and date rules, so that the search pool is what they admit.
+    ) -> tuple[Filters, ...]:
+        """The filters of each pass of a list: the reader's languages, then (when the policy lets
+        other languages fill a short list) the others; each narrowed by the date rules.
 
-        `dated` is the bundle's range of publication dates: a window that spans it restricts nothing.
+        The reader's languages are the request's `lang` filter, else the query's language; with
+        neither, or under `any`, there is one pass with `filters` as they are. `dated` is the
+        bundle's range of publication dates: a window that spans it restricts nothing.
         """
-        same_lang = query_lang if self.lang_policy == "same_only" and query_lang else None
         window = None
         if query_date is not None and (self.window_days is not None or self.past_only):
             at = query_date.timestamp()
@@ -84,7 +93,14 @@ class ListPolicy:
             start, end = at - span, at if self.past_only else at + span
             spans_all = dated is not None and start <= dated[0] and dated[1] <= end
             window = None if spans_all else (max(start, -_FAR), min(end, _FAR))
-        return dataclasses.replace(filters, same_lang=same_lang, window=window)
+        dated_filters = dataclasses.replace(filters, window=window)
+        own = reader_languages(filters, query_lang)
+        if self.lang_policy == "any" or not own:
+            return (dated_filters,)
+        first = dataclasses.replace(dated_filters, langs=own)
+        if self.lang_policy == "same":
+            return (first,)
+        return first, dataclasses.replace(dated_filters, langs=(), except_langs=own)
 
     def freshness(self, query_date: datetime | None, published: np.ndarray) -> np.ndarray:
         """Score taken off each candidate for its date gap to the query (0 when either has no date).
@@ -97,11 +113,3 @@ class ListPolicy:
         gap = np.abs(published - query_date.timestamp()) / _DAY
         penalty = -self.freshness_weight * (1.0 - 0.5 ** (gap / self.freshness_half_life_days))
         return np.where(np.isnan(published), 0.0, penalty)
-
-    def language(self, query_lang: str | None, langs: np.ndarray) -> np.ndarray:
-        """Score added to each candidate for its language (`langs`: codes, "" when unknown)."""
-        if not query_lang or self.lang_policy in ("any", "same_only"):
-            return np.zeros(len(langs))
-        same = np.asarray(langs, dtype=object) == query_lang
-        preferred = same if self.lang_policy == "same_first" else ~same
-        return np.where(preferred, self.language_weight, 0.0)

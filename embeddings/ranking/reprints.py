@@ -48,16 +48,19 @@ _B = _constants("reprints-b")
 NO_SIGNATURE = np.zeros(WIDTH, dtype=np.uint32)  # a short text: no shingles counted
 
 
+def folded(text: str) -> str:
+    """A text in NFKC, case-folded, without Arabic diacritics and tatweel."""
+    return _MARKS.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
 def words(text: str) -> set[str]:
     """The distinct words of a text, case-folded, without Arabic diacritics."""
-    folded = _MARKS.sub("", unicodedata.normalize("NFKC", text).casefold())
-    return set(_WORD.findall(folded))
+    return set(_WORD.findall(folded(text)))
 
 
 def shingles(text: str) -> set[str]:
     """The distinct runs of SHINGLE consecutive words of a text (words as `words` reads them)."""
-    folded = _MARKS.sub("", unicodedata.normalize("NFKC", text).casefold())
-    seq = _WORD.findall(folded)
+    seq = _WORD.findall(folded(text))
     return {" ".join(seq[i : i + SHINGLE]) for i in range(len(seq) - SHINGLE + 1)}
 
 

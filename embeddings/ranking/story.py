@@ -1,10 +1,10 @@
 """A story: the articles of an article's story, oldest first, the first report marked, reprints collapsed.
 
 The candidates are the finder's (precomputed neighbours or FAISS, filters, `listed`, the article's own
-copies set aside), ranked by the scorer's relatedness alone: no freshness, language or diversity
-term. Those at or above the threshold are the story; reprints collapse as in a related list, and each
-group of reprints is shown by its earliest member, the others in its `copies`. The article's editorial
-blocks hold; its pins lead its list, not its story.
+copies set aside), in every language, ranked by the scorer's relatedness alone: no freshness or
+diversity term. Those at or above the threshold are the story; reprints collapse as in a related list,
+and each group of reprints is shown by its original (ranking/originals.py), the others in its
+`copies`. The article's editorial blocks hold; its pins lead its list, not its story.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from embeddings.index.filters import Filters
 from embeddings.index.store import StoredArticle
 from embeddings.ranking.finder import RelatedFinder
 from embeddings.ranking.listing import RelatedQuery
-from embeddings.ranking.policy import ListPolicy
+from embeddings.ranking.originals import original
+from embeddings.ranking.policy import ListPolicy, reader_languages
 from embeddings.ranking.scorer import across_languages
 from embeddings.vectors import LEX
 
@@ -74,10 +75,11 @@ class _Group:
 
     members: list[StoredArticle]
     relatedness: dict[str, float]
+    langs: tuple[str, ...]  # the reader's (see policy.reader_languages)
 
     def lead(self) -> StoredArticle:
-        """The earliest dated member (the first of `members` when none is dated, or on a tie)."""
-        return min(self.members, key=_timestamp)
+        """The group's original (see ranking/originals.py)."""
+        return self.members[original(self.members, self.langs)]
 
     def entry(self, first_report: bool) -> StoryEntry:
         """The group as an entry: its lead, and the others as its copies, oldest first."""
@@ -103,7 +105,6 @@ def story_of(finder: RelatedFinder, article_id: str, query: StoryQuery) -> Story
     """The story of the article with `article_id`: it, and the articles related to it at the threshold."""
     policy = ListPolicy(
         lang_policy="any",
-        language_weight=0.0,
         diversity=0.0,
         window_days=query.window_days,
         past_only=False,
@@ -117,11 +118,12 @@ def story_of(finder: RelatedFinder, article_id: str, query: StoryQuery) -> Story
     copy_ids = [*listing.copies, *(c for hit in listing.hits for c in hit.copies)]
     records = _records(finder, copy_ids)
     own = [article, *(records[c] for c in listing.copies if c in records)]
-    groups = [_Group(own, {article.id: 1.0})]
+    langs = reader_languages(query.filters, article.lang)
+    groups = [_Group(own, {article.id: 1.0}, langs)]
     for hit in listing.hits:  # an editor's pins first (not ranked, no relatedness), then most related first
         members = [hit.article, *(records[c] for c in hit.copies if c in records)]
         known = {hit.article.id: hit.parts["relatedness"]} if "relatedness" in hit.parts else {}
-        groups.append(_Group(members, known))
+        groups.append(_Group(members, known, langs))
     _score_members(finder, article, groups)
     # A pin does not lead a story: a pinned article is in it only if it is of it, in its place.
     rest = sorted(groups[1:], key=lambda g: -g.relatedness[g.members[0].id])

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var K = 8;
-  var PARTS = ["relatedness", "main", "head", "use", "lex", "freshness", "language", "redundancy"];
+  var PARTS = ["relatedness", "main", "head", "use", "lex", "freshness", "redundancy"];
 
   function $(id) { return document.getElementById(id); }
 
@@ -62,7 +62,8 @@
 
   function meta(item) {
     // Each part isolated (bdi): an Arabic date or source keeps its order inside an English line.
-    var bits = [item.id, item.lang, day(item.published_at, item.lang), item.section, item.source];
+    var lang = item.other_language ? item.lang + " (fills in: another language)" : item.lang;
+    var bits = [item.id, lang, day(item.published_at, item.lang), item.section, item.source];
     var parts = [];
     bits.filter(Boolean).forEach(function (bit, i) {
       if (i) parts.push(document.createTextNode(" · "));

@@ -1,6 +1,7 @@
 // Fills every <div data-related-article="ID"> and <div data-related-url="URL"> (an empty URL: the
 // page's own, its <link rel="canonical"> if it has one) with the related list of that article, as HTML
-// from the service this script was loaded from. Options: data-k (how many), data-lang (languages).
+// from the service this script was loaded from. Options: data-k (how many), data-lang (the list's
+// languages), data-lang-policy (same, same_then_other or any).
 // It sends no cookies and no referrer, and stores nothing. A div that cannot be filled keeps what it
 // held, with data-related-state="error" and the reason in data-related-error.
 (function () {
@@ -26,6 +27,7 @@
     }
     if (div.dataset.k) params.set("k", div.dataset.k);
     if (div.dataset.lang) params.set("lang", div.dataset.lang);
+    if (div.dataset.langPolicy) params.set("lang_policy", div.dataset.langPolicy);
     var query = params.toString();
     return service + path + (query ? "?" + query : "");
   }

@@ -64,3 +64,7 @@ def test_cli_lists_reports_list_statistics(sample_bundles: Path, model_cache: Pa
     unshaped = figures["rankers"]["scorer curves-main-head-use, no policy"]
     assert service["share_results_in_query_language"] > unshaped["share_results_in_query_language"]
     assert service["median_age_gap_days"] is not None
+    by_lang = service["other_language_by_query_language"]
+    assert sum(fig["results"] for fig in by_lang.values()) == service["results"]
+    other = sum(fig["share"] * fig["results"] for fig in by_lang.values()) / service["results"]
+    assert other == pytest.approx(1 - service["share_results_in_query_language"], abs=1e-3)

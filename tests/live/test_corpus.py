@@ -33,20 +33,31 @@ def _row(rng: random.Random, ident: str) -> dict[str, Any]:
         "id": ident,
         "title": " ".join(words[:4]) + f" {ident}",
         "body": " ".join(words) + f" {ident}",
-        "lang": rng.choice(["ar", "en"]),
+        "lang": rng.choice(["ar", "ar", "en", None]),
         "published_at": f"2026-03-{rng.randrange(1, 28):02d}T12:00:00+00:00",
         "listed": rng.random() > 0.1,
     }
 
 
-def _lists(corpus: LiveCorpus, settings: Settings, ids: list[str]) -> dict[str, list[tuple[str, float]]]:
-    """The lists of the articles `ids`: (id, score) pairs."""
+def _lists(
+    corpus: LiveCorpus, settings: Settings, ids: list[str]
+) -> dict[tuple[str, str], list[tuple[str, float, bool]]]:
+    """The lists of the articles `ids`, under each language policy: (id, score, other language)."""
     loaded = corpus.snapshot()
-    query = RelatedQuery(k=6, filters=Filters(), exclude=(), policy=ListPolicy.from_settings(settings))
+    policy = ListPolicy.from_settings(settings)
+    queries = {
+        "default": RelatedQuery(k=6, policy=policy),
+        # A floor that leaves lists short: the article's language first, then the others.
+        "filled": RelatedQuery(k=6, policy=policy.with_overrides(min_score=0.3)),
+        "same": RelatedQuery(k=6, policy=policy.with_overrides(lang_policy="same", min_score=0.3)),
+        "any": RelatedQuery(k=6, policy=policy.with_overrides(lang_policy="any")),
+        "en": RelatedQuery(k=4, filters=Filters(langs=("en",)), policy=policy.with_overrides(min_score=0.3)),
+    }
     out = {}
     for ident in ids:
-        _, listing = loaded.finder.listing(ident, query)
-        out[ident] = [(h.article.id, round(h.score, 5)) for h in listing.hits]
+        for name, query in queries.items():
+            _, listing = loaded.finder.listing(ident, query)
+            out[ident, name] = [(h.article.id, round(h.score, 5), h.other_language) for h in listing.hits]
     return out
 
 
@@ -117,6 +128,7 @@ def test_live_changes_give_the_lists_of_a_fresh_build(
     finally:
         again.stop()
     assert any(live.values())
+    assert any(other for hits in live.values() for _, _, other in hits)  # some lists were filled in
     print(f"seed {seed}: {len(rows)} articles, {len(kept)} with rules, {rebuilds} rebuilds")
 
 

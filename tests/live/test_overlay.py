@@ -30,6 +30,8 @@ from tests.support.fakes import HashingEncoder, fake_signals
 def half_and_whole(tmp_path: Path, make_settings: Callable[..., Settings]) -> tuple[Snapshot, Any]:
     """A bundle of the first half of the corpus with the second half written over it, and a bundle of all."""
     rows = corpus_rows()
+    for i in (7, 19):  # one without a language in the bundle, one among the writes
+        del rows[i]["lang"]
     encoder = HashingEncoder()
     encoders = fake_signals(encoder)
     whole = make_settings(bundles=tmp_path / "whole")
@@ -51,7 +53,8 @@ FILTERS = [
     Filters(sections=("economy",)),
     Filters(since=datetime(2026, 3, 10, tzinfo=UTC)),
     Filters(until=datetime(2026, 3, 15, tzinfo=UTC)),
-    Filters(same_lang="en", window=(datetime(2026, 3, 5, tzinfo=UTC).timestamp(), 1.8e9)),
+    Filters(except_langs=("en",), window=(datetime(2026, 3, 5, tzinfo=UTC).timestamp(), 1.8e9)),
+    Filters(except_langs=("ar", "fr")),  # the articles without a language pass
 ]
 
 
@@ -131,7 +134,11 @@ def test_lookups_over_writes_give_the_lists_searches_give(
         for query in (
             RelatedQuery(k=6, policy=policy),
             RelatedQuery(k=4, exclude=("a150", "a41"), policy=policy),
+            RelatedQuery(k=6, policy=policy.with_overrides(lang_policy="any")),
+            RelatedQuery(k=4, filters=Filters(langs=("fr", "en")), policy=policy),
         ):
             looked = RelatedFinder(snapshot, scorer, 0.985).for_article(ident, query)[1]
             found = RelatedFinder(searched, scorer, 0.985).for_article(ident, query)[1]
-            assert [(h.article.id, h.score) for h in looked] == [(h.article.id, h.score) for h in found]
+            assert [(h.article.id, h.score, h.other_language) for h in looked] == [
+                (h.article.id, h.score, h.other_language) for h in found
+            ]

@@ -50,7 +50,8 @@ def _siblings(rows: list[dict[str, Any]], row: dict[str, Any]) -> set[str]:
 def test_nearest_article_is_of_the_same_story(
     finder: RelatedFinder, sample_rows: list[dict[str, Any]]
 ) -> None:
-    hits = [finder.for_article(r["id"], RelatedQuery(k=1))[1][0].article.id for r in sample_rows]
+    nearest = RelatedQuery(k=1, policy=ListPolicy(lang_policy="any"))  # in any language
+    hits = [finder.for_article(r["id"], nearest)[1][0].article.id for r in sample_rows]
     share = np.mean([hit in _siblings(sample_rows, r) for hit, r in zip(hits, sample_rows, strict=True)])
     assert share >= 0.97  # 0.993 measured with the shipped scorer (0.986 with plain cosine)
 
@@ -67,7 +68,9 @@ def _precision(finder: RelatedFinder, rows: list[dict[str, Any]], policy: ListPo
 
 
 def test_a_storys_articles_fill_its_list(finder: RelatedFinder, sample_rows: list[dict[str, Any]]) -> None:
-    assert _precision(finder, sample_rows, ListPolicy()) >= 0.8  # 0.828 measured with the defaults
+    # In any language: 0.935 measured; 0.595 with the default same_then_other, whose lists give the
+    # article's language the places that its few reports in it leave (docs/quality.md).
+    assert _precision(finder, sample_rows, ListPolicy(lang_policy="any")) >= 0.8
 
 
 def test_the_scorer_beats_plain_cosine(
@@ -84,7 +87,7 @@ def test_siblings_outrank_other_stories_on_average(
     wins = []
     for row in sample_rows:
         siblings = _siblings(sample_rows, row)
-        whole = RelatedQuery(k=len(sample_rows), policy=ListPolicy(min_score=-1.0))  # the whole order
+        whole = RelatedQuery(k=len(sample_rows), policy=ListPolicy(min_score=-1.0, lang_policy="any"))
         _, hits = finder.for_article(row["id"], whole)
         ranks = [i for i, h in enumerate(hits) if h.article.id in siblings]
         others = [i for i, h in enumerate(hits) if h.article.id not in siblings]
@@ -110,7 +113,7 @@ def test_filters_and_exclusions(finder: RelatedFinder, sample_rows: list[dict[st
     _, base = finder.for_article(row["id"], RelatedQuery(k=6))
     _, fewer = finder.for_article(row["id"], RelatedQuery(k=6, exclude=(base[0].article.id,)))
     assert [h.article.id for h in fewer[:5]] == [h.article.id for h in base[1:6]]
-    every = ListPolicy(min_score=-1.0)  # no relatedness floor: every French article is listed
+    every = ListPolicy(min_score=-1.0, lang_policy="same")  # no floor: every French article, and only they
     _, french = finder.for_article(
         row["id"], RelatedQuery(k=100, filters=Filters(langs=("fr",)), policy=every)
     )
@@ -150,10 +153,24 @@ def test_language_policies_shape_lists(finder: RelatedFinder, sample_rows: list[
     rows = _originals(sample_rows, "fr") + _originals(sample_rows, "en")[:12]
     shares = {
         name: _same_language_share(finder, rows, ListPolicy(lang_policy=name))
-        for name in ("same_only", "same_first", "any", "others_first")
+        for name in ("same", "same_then_other", "any")
     }
-    assert shares["same_only"] == 1.0
-    assert shares["same_first"] > shares["any"] > shares["others_first"]
+    assert shares["same"] == 1.0 > shares["same_then_other"] > shares["any"]  # 0.53 and 0.22 measured
+
+
+def test_other_languages_fill_only_a_short_list_and_are_marked(
+    finder: RelatedFinder, sample_rows: list[dict[str, Any]]
+) -> None:
+    filled = 0
+    for row in _originals(sample_rows, "fr")[::4] + _originals(sample_rows, "en")[::8]:
+        _, own = finder.for_article(row["id"], RelatedQuery(k=10, policy=ListPolicy(lang_policy="same")))
+        _, hits = finder.for_article(row["id"], RelatedQuery(k=10))
+        assert [h.article.id for h in hits[: len(own)]] == [h.article.id for h in own]
+        assert not any(h.other_language for h in own)
+        assert all(h.other_language and h.article.lang != row["lang"] for h in hits[len(own) :])
+        assert len(own) < 10 or hits == own  # a full list of its own takes no other language
+        filled += len(hits) > len(own)
+    assert filled >= 4  # the sample's French and English articles have few reports in their language
 
 
 def test_date_policies(finder: RelatedFinder, sample_rows: list[dict[str, Any]]) -> None:
@@ -171,11 +188,9 @@ def test_explained_parts_add_up(finder: RelatedFinder, sample_rows: list[dict[st
     _, hits = finder.for_article(sample_rows[0]["id"], RelatedQuery(k=4))
     for hit in hits:
         parts = hit.parts
-        assert set(parts) == {"main", "head", "use", "relatedness", "freshness", "language", "redundancy"}
-        assert hit.score == pytest.approx(
-            parts["relatedness"] + parts["freshness"] + parts["language"], abs=1e-5
-        )
-        assert parts["freshness"] <= 0 <= parts["language"]
+        assert set(parts) == {"main", "head", "use", "relatedness", "freshness", "redundancy"}
+        assert hit.score == pytest.approx(parts["relatedness"] + parts["freshness"], abs=1e-5)
+        assert parts["freshness"] <= 0
     assert hits[0].parts["redundancy"] == 0.0  # nothing above the first result
 
 
@@ -184,8 +199,9 @@ def test_without_diversity_the_list_is_sorted_by_score(
 ) -> None:
     for row in _originals(sample_rows)[::10]:
         _, hits = finder.for_article(row["id"], RelatedQuery(k=8, policy=ListPolicy(diversity=0.0)))
-        scores = [h.score for h in hits]
-        assert scores == sorted(scores, reverse=True)
+        for part in (False, True):  # its language's, then the others filling in: each sorted
+            scores = [h.score for h in hits if h.other_language is part]
+            assert scores == sorted(scores, reverse=True)
 
 
 def test_reprints_collapse_into_an_entry_that_names_them(
@@ -195,19 +211,27 @@ def test_reprints_collapse_into_an_entry_that_names_them(
     for copy in (r for r in sample_rows if r.get("copy_of")):
         pair = {copy["id"], copy["copy_of"]}
         sibling = next(r for r in sorted(_siblings(sample_rows, copy)) if r not in pair)
-        _, hits = finder.for_article(sibling, RelatedQuery(k=10))
+        _, hits = finder.for_article(sibling, RelatedQuery(k=10, policy=ListPolicy(lang_policy="any")))
         for hit in hits:
             if hit.article.id in pair:
-                assert set(hit.copies) == pair - {hit.article.id}
+                # Shown by the original (the earlier of the two), whichever scored best.
+                assert (hit.article.id, hit.copies) == (copy["copy_of"], (copy["id"],))
                 named += 1
     assert named >= 4
+
+
+def test_the_issues_example_lists_the_original_not_the_breaking_reprint(finder: RelatedFinder) -> None:
+    """Under en-0004, the governor's story: ar-0006, not another outlet's 'عاجل:' copy of it."""
+    _, hits = finder.for_article("en-0004", RelatedQuery(k=4, policy=ListPolicy(lang_policy="any")))
+    entries = {h.article.id: h.copies for h in hits}
+    assert entries.get("ar-0006") == ("ar-0007",) and "ar-0007" not in entries
 
 
 def test_policy_rules_bound_the_search(finder: RelatedFinder, sample_rows: list[dict[str, Any]]) -> None:
     french = _originals(sample_rows, "fr")
     row = french[0]
-    same_only = ListPolicy(lang_policy="same_only", min_score=-1.0)  # no floor: every French article
-    _, hits = finder.for_article(row["id"], RelatedQuery(k=50, policy=same_only))
+    same = ListPolicy(lang_policy="same", min_score=-1.0)  # no floor: every French article
+    _, hits = finder.for_article(row["id"], RelatedQuery(k=50, policy=same))
     assert {h.article.lang for h in hits} == {"fr"}
     listed = {h.article.id for h in hits} | {c for h in hits for c in h.copies}
     assert listed == {r["id"] for r in sample_rows if r["lang"] == "fr"} - {row["id"]}  # every one, once

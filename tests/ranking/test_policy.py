@@ -1,4 +1,4 @@
-"""List policies, as pure logic: freshness, languages, dates and the search pool they leave."""
+"""List policies, as pure logic: freshness, the passes of languages, dates and the search pool they leave."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from embeddings.articles.article import Article
 from embeddings.errors import InvalidQueryError
@@ -27,24 +28,33 @@ def test_freshness_decays_by_half_life() -> None:
     assert not policy.freshness(None, published).any()  # an undated query has no gaps
 
 
-def test_language_policies() -> None:
-    langs = np.array(["ar", "en", ""], dtype=object)  # "" is an unknown language
-    assert list(ListPolicy(lang_policy="same_first", language_weight=0.5).language("ar", langs)) == [
-        0.5,
-        0,
-        0,
-    ]
-    assert list(ListPolicy(lang_policy="others_first", language_weight=0.5).language("ar", langs)) == [
-        0,
-        0.5,
-        0.5,
-    ]
-    assert not ListPolicy(lang_policy="any").language("ar", langs).any()
-    assert not ListPolicy(lang_policy="same_only").language("ar", langs).any()  # others are filtered out
+def test_language_policies_make_their_passes() -> None:
+    """same: the reader's languages only; same_then_other: they, then the others; any: one pass."""
+    base = Filters(sections=("world",))
+    assert ListPolicy(lang_policy="same").passes(base, None, "ar", None) == (
+        Filters(langs=("ar",), sections=("world",)),
+    )
+    first, then = ListPolicy(lang_policy="same_then_other").passes(base, None, "ar", None)
+    assert first == Filters(langs=("ar",), sections=("world",))
+    assert then == Filters(sections=("world",), except_langs=("ar",))
+    assert ListPolicy(lang_policy="any").passes(base, None, "ar", None) == (base,)
+    # The request's languages replace the article's; under any they stay a filter.
+    asked = Filters(langs=("en", "fr"))
+    own, others = ListPolicy(lang_policy="same_then_other").passes(asked, None, "ar", None)
+    assert own.langs == ("en", "fr") and others == Filters(except_langs=("en", "fr"))
+    assert ListPolicy(lang_policy="any").passes(asked, None, "ar", None) == (asked,)
+    # An article without a language, and no `lang` asked: every language alike.
+    for name in ("same", "same_then_other"):
+        assert ListPolicy(lang_policy=name).passes(base, None, None, None) == (base,)  # type: ignore[arg-type]
 
 
 def _eligible(store: ArticleStore, policy: ListPolicy, lang: str | None = None) -> set[str]:
-    rowids = store.eligible(policy.restrict(Filters(), DAY, lang, store.date_range()))
+    rowids = store.eligible(policy.passes(Filters(), DAY, lang, store.date_range())[0])
+    return {a.id for a in store.get_many(rowids.tolist()).values()}
+
+
+def _filling(store: ArticleStore, policy: ListPolicy, lang: str) -> set[str]:
+    rowids = store.eligible(policy.passes(Filters(), DAY, lang, store.date_range())[1])
     return {a.id for a in store.get_many(rowids.tolist()).values()}
 
 
@@ -56,18 +66,28 @@ def test_date_and_language_rules_pick_the_search_pool(tmp_path: Path) -> None:
     }
     articles = [Article(id=i, title=i, lang="ar", published_at=d) for i, d in dates.items()]
     articles += [Article(id="undated", title="undated", lang="ar"), Article(id="en", title="en", lang="en")]
+    articles += [Article(id="unknown", title="unknown")]  # no language
     write_store(tmp_path / "a.sqlite", enumerate(articles, start=1))
     store = ArticleStore(tmp_path / "a.sqlite")
     try:
-        assert _eligible(store, ListPolicy(window_days=30, past_only=True)) == {"d29", "undated", "en"}
-        assert _eligible(store, ListPolicy(window_days=30)) == {"d29", "later", "undated", "en"}
-        assert _eligible(store, ListPolicy(window_days=None)) == {*dates, "undated", "en"}
-        assert _eligible(store, ListPolicy(lang_policy="same_only"), "ar") == {*dates, "undated"}
+        assert _eligible(store, ListPolicy(window_days=30, past_only=True)) == {
+            "d29",
+            "undated",
+            "en",
+            "unknown",
+        }
+        assert _eligible(store, ListPolicy(window_days=30)) == {"d29", "later", "undated", "en", "unknown"}
+        assert _eligible(store, ListPolicy(window_days=None)) == {*dates, "undated", "en", "unknown"}
+        assert _eligible(store, ListPolicy(lang_policy="same"), "ar") == {*dates, "undated"}
+        filling = ListPolicy(lang_policy="same_then_other")
+        assert _eligible(store, filling, "ar") == {*dates, "undated"}
+        assert _filling(store, filling, "ar") == {"en", "unknown"}  # no language: another one
         assert _eligible(store, ListPolicy(window_days=36500, past_only=True)) == {
             "d29",
             "d31",
             "undated",
             "en",
+            "unknown",
         }
     finally:
         store.close()
@@ -81,19 +101,26 @@ def test_policy_defaults_overrides_and_errors() -> None:
     assert policy.with_overrides(diversity=None).diversity == 0.3
     with pytest.raises(InvalidQueryError):
         ListPolicy(diversity=1.5)
-    with pytest.raises(InvalidQueryError):
+    with pytest.raises(InvalidQueryError, match="must be one of same, same_then_other, any"):
         ListPolicy(lang_policy="klingon_first")  # type: ignore[arg-type]
+    with pytest.raises(InvalidQueryError, match=r"use same, same_then_other or any \(the nearest is same\)"):
+        ListPolicy(lang_policy="same_only")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"same_first.*the nearest is same_then_other"):
+        Settings(lang_policy="same_first")
+    assert Settings().lang_policy == "same_then_other"
 
 
 def test_policies_narrow_the_search_pool() -> None:
     at = DAY.timestamp()
     base = Filters(langs=("ar", "fr"))
-    narrowed = ListPolicy(lang_policy="same_only", window_days=10, past_only=True).restrict(
+    own, others = ListPolicy(window_days=10, past_only=True).passes(
         base, DAY, "fr", dated=(at - 100 * 86400, at + 100 * 86400)
     )
-    assert narrowed.langs == ("ar", "fr") and narrowed.same_lang == "fr"
-    assert narrowed.window == (at - 10 * 86400, at)
+    assert own.langs == ("ar", "fr") and others.except_langs == ("ar", "fr") and not others.langs
+    assert own.window == others.window == (at - 10 * 86400, at)
     # A window that spans every dated article restricts nothing; neither does an undated query.
-    wide = ListPolicy(window_days=365).restrict(Filters(), DAY, "ar", dated=(at - 86400, at + 86400))
+    (wide,) = ListPolicy(window_days=365, lang_policy="any").passes(
+        Filters(), DAY, "ar", dated=(at - 86400, at + 86400)
+    )
     assert wide.window is None and not wide.active()
-    assert ListPolicy(past_only=True).restrict(Filters(), None, "ar", dated=None).window is None
+    assert ListPolicy(past_only=True).passes(Filters(), None, "ar", dated=None)[0].window is None

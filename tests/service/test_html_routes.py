@@ -60,7 +60,8 @@ def card_ids(aside: Element) -> list[str]:
         {},
         {"k": 7},
         {"k": 5, "lang": "en,fr", "exclude": "a04"},
-        {"section": "economy", "lang_policy": "others_first", "diversity": 0.5},
+        {"section": "economy", "lang_policy": "any", "diversity": 0.5},
+        {"lang": "de", "k": 3},  # no German: every card fills in from another language
         {"since": "2026-03-05", "until": "2026-03-20", "explain": "true"},
     ],
 )
@@ -74,6 +75,21 @@ def test_the_html_list_is_the_json_list(client: TestClient, params: dict[str, An
         for li, item in zip(aside.find_all("li", "related-card"), json_list["related"], strict=True):
             assert li.find("a", "related-link").attrs["href"] == item["url"]
             assert li.find("span", "related-title").text() == item["title"]
+            marked = "related-other-language" in (li.attrs["class"] or "").split()
+            assert marked == item["other_language"] == bool(li.find_all("span", "related-language"))
+
+
+def test_cards_filling_in_from_another_language_name_it_in_the_lists_language(client: TestClient) -> None:
+    arabic = html_list(client, "/v1/articles/a03/related.html", k=12)  # a03 is Arabic: 8 Arabic articles
+    names = {"en": "الإنجليزية", "fr": "الفرنسية"}
+    cards = arabic.find_all("li", "related-card")
+    filled = [li for li in cards if "related-other-language" in (li.attrs["class"] or "").split()]
+    assert filled and len(filled) < len(cards)
+    assert all(li.attrs["lang"] != "ar" for li in filled)
+    assert cards[-len(filled) :] == filled  # after the Arabic ones
+    for li in filled:
+        label = li.find("span", "related-language")
+        assert (label.attrs["lang"], label.text()) == ("ar", names[li.attrs["lang"] or ""])
 
 
 def test_cards_speak_their_articles_language(client: TestClient) -> None:

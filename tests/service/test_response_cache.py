@@ -19,7 +19,13 @@ from tests.support.fakes import HashingEncoder, fake_signals
 
 KEY = "cache-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-VARIANTS: list[dict[str, Any]] = [{}, {"k": 8, "explain": "true"}, {"lang": "ar", "min_score": -1}]
+# The last: French lists, which other languages fill in (two passes).
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"k": 8, "explain": "true"},
+    {"lang": "ar", "min_score": -1},
+    {"lang": "fr"},
+]
 
 
 @pytest.fixture

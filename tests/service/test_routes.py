@@ -58,7 +58,12 @@ def test_related_lists_the_same_story(client: TestClient, sample_rows: list[dict
     }
     related = body["related"]
     assert len(related) == 4
-    assert [story[item["id"]] for item in related] == [original["story"]] * 4
+    # In its language first: three Arabic reports of the story, then the next Arabic article above the
+    # floor; across languages, four reports of the story.
+    assert [story[item["id"]] for item in related][:3] == [original["story"]] * 3
+    assert {item["lang"] for item in related} == {"ar"} and not any(i["other_language"] for i in related)
+    across = client.get(f"/v1/articles/{original['id']}/related", params={"k": 4, "lang_policy": "any"})
+    assert [story[item["id"]] for item in across.json()["related"]] == [original["story"]] * 4
     fields = {
         "id",
         "title",
@@ -69,6 +74,7 @@ def test_related_lists_the_same_story(client: TestClient, sample_rows: list[dict
         "image_url",
         "score",
         "copies",
+        "other_language",
         "explain",
     }
     assert set(related[0]) == fields
@@ -132,8 +138,10 @@ def test_filters(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
     after = client.get(f"/v1/articles/{ident}/related", params=without).json()
     assert not {i["id"] for i in after["related"]} & set(excluded)
     assert after["related"][0]["id"] == first[2]["id"]
-    none = client.get(f"/v1/articles/{ident}/related", params={"lang": "de"}).json()
+    none = client.get(f"/v1/articles/{ident}/related", params={"lang": "de", "lang_policy": "same"}).json()
     assert none["related"] == []
+    filled = client.get(f"/v1/articles/{ident}/related", params={"lang": "de"}).json()["related"]
+    assert len(filled) == 4 and all(i["other_language"] for i in filled)  # no German: all fill in
     unknown = client.get(f"/v1/articles/{ident}/related", params={"lang": "zz"})
     assert unknown.status_code == 422 and "ISO 639-1" in unknown.json()["error"]["message"]
 
@@ -292,7 +300,9 @@ def test_titles_without_words_are_not_copies_of_each_other(
     _, _, app = _fake_app_with(tmp_path, make_settings, rows)
     with TestClient(app) as client:
         assert len(client.get("/v1/articles/p0/related", params={"k": 4}).json()["related"]) == 4
-        preview = client.post("/v1/related", json={"title": "!!!", "body": "body 9", "lang": "de,it"}).json()
+        preview = client.post(
+            "/v1/related", json={"title": "!!!", "body": "body 9", "lang": "de,it", "lang_policy": "same"}
+        ).json()
         assert preview["related"] == []
 
 
@@ -330,7 +340,7 @@ def test_unexpected_errors_keep_the_error_shape(
 def test_explain_and_policy_parameters(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
     french = [r for r in sample_rows if r["lang"] == "fr" and not r.get("copy_of")]
     row = max(french, key=lambda r: datetime.fromisoformat(r["published_at"]))  # the latest has a past
-    params: dict[str, Any] = {"k": 4, "explain": "true", "lang_policy": "same_only", "past_only": "true"}
+    params: dict[str, Any] = {"k": 4, "explain": "true", "lang_policy": "same", "past_only": "true"}
     params["min_score"] = -1  # the policies alone decide here
     body = client.get(f"/v1/articles/{row['id']}/related", params=params).json()
     assert len(body["related"]) == 4, body
@@ -338,12 +348,14 @@ def test_explain_and_policy_parameters(client: TestClient, sample_rows: list[dic
         assert item["lang"] == "fr"
         assert datetime.fromisoformat(item["published_at"]) <= datetime.fromisoformat(row["published_at"])
         parts = item["explain"]
-        assert set(parts) == {"main", "head", "use", "relatedness", "freshness", "language", "redundancy"}
-        assert item["score"] == pytest.approx(
-            parts["relatedness"] + parts["freshness"] + parts["language"], abs=1e-5
-        )
+        assert set(parts) == {"main", "head", "use", "relatedness", "freshness", "redundancy"}
+        assert item["score"] == pytest.approx(parts["relatedness"] + parts["freshness"], abs=1e-5)
+        assert item["other_language"] is False
     for bad in ({"lang_policy": "klingon"}, {"diversity": 2}, {"window_days": 0}, {"window_days": 1e9}):
         _assert_error(client.get(f"/v1/articles/{row['id']}/related", params=bad), 422, "invalid_request")
+    retired = client.get(f"/v1/articles/{row['id']}/related", params={"lang_policy": "same_first"})
+    _assert_error(retired, 422, "invalid_request")
+    assert "use same, same_then_other or any (the nearest is same_then_other)" in retired.text
 
 
 def test_preview_uses_its_language_and_date(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
@@ -353,11 +365,11 @@ def test_preview_uses_its_language_and_date(client: TestClient, sample_rows: lis
         "body": row["body"],
         "language": "AR",
         "published_at": row["published_at"],
-        "lang_policy": "same_only",
+        "lang_policy": "same",
         "window_days": 2,
         "explain": True,
     }
     body = client.post("/v1/related", json=request).json()
     assert body["related"] and all(item["lang"] == "ar" for item in body["related"])
     assert row["id"] not in {item["id"] for item in body["related"]}  # its own text is a copy
-    assert all(item["explain"]["language"] == 0.0 for item in body["related"])  # same_only adds nothing
+    assert not any(item["other_language"] for item in body["related"])
