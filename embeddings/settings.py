@@ -202,8 +202,9 @@ class Settings(BaseSettings):
     )
     scorer: str = Field(
         "default",
-        description="Relatedness scorer: 'default' (the shipped mix of e5, e5 over the headline and lead, "
-        "and multilingual USE), 'cosine' (plain e5 cosine) or a scorer JSON file.",
+        description="Relatedness scorer: 'default' (the shipped mix: e5 and shared character n-grams for "
+        "articles in one language; e5, multilingual USE and n-grams across languages), 'cosine' (plain "
+        "e5 cosine) or a scorer JSON file.",
     )
     rerank_depth: int = Field(
         50, ge=1, le=1000, description="Candidates FAISS retrieves for the scorer to rank."

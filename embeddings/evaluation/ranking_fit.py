@@ -177,7 +177,10 @@ def fit_ranking(
             continue  # too few to fit: pairs across languages are scored as the others
         if not across and pairs_here.sum() < MIN_RELATION_PAIRS:
             pairs_here = np.ones(len(pairs), dtype=bool)
-        weights = best_weights(pools.relation(chosen, across), terms)
+        if len(chosen):
+            weights = best_weights(pools.relation(chosen, across), terms)
+        else:  # no list of this relation to rank: the main signal alone
+            weights = np.array([1.0 if n == MAIN else 0.0 for n in terms])
         raw = sum(
             w * (cosines[n][pairs_here] - t.mean) / t.std
             for (n, t), w in zip(terms.items(), weights, strict=True)

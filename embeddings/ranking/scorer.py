@@ -177,11 +177,12 @@ def cosine_config(shipped: ScorerConfig) -> ScorerConfig:
     term alone, which is on the shipped scale, so the list policies' weights mean the same under both.
     """
     main = shipped.signals[MAIN]
-    if main.curve is None:  # a z-scored main signal: its own curve, read off the shipped calibration
+    if main.curve is None:  # a z-scored main signal: through the shipped calibration, and its story cut
         return ScorerConfig(
             name=COSINE_SCORER,
             signals={MAIN: main.model_copy(update={"weight": 1.0})},
             output=shipped.output,
+            story_threshold=shipped.story_threshold,
             fitted_on={"note": "the main embedding's cosine alone, on the shipped scorer's scale"},
         )
     return ScorerConfig(

@@ -152,7 +152,7 @@ def test_the_console(browser: Any, service: str) -> None:
         title = by_css(li, "a.title")[0]
         assert title.text == item["title"] and title.get_attribute("lang") == item["lang"]
         bars = {b.get_attribute("data-part"): b for b in by_css(li, ".bar")}
-        assert {"relatedness", "main", "head", "use", "freshness", "redundancy"} <= set(bars)
+        assert {"relatedness", "main", "use", "lex", "freshness", "redundancy"} <= set(bars)
         share = browser.execute_script(
             "const bar = arguments[0].getBoundingClientRect().width;"
             "return bar / arguments[0].parentNode.getBoundingClientRect().width;",

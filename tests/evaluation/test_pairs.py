@@ -44,16 +44,17 @@ def test_statistics_match_their_definitions() -> None:
 
 def test_pairs_mode_end_to_end(tmp_path: Path, encoders: SignalEncoders) -> None:
     pairs = read_pairs(write_jsonl(tmp_path / "p.jsonl", PAIRS))
-    cosines = pair_cosines(pairs, encoders, SIGNALS, tmp_path / "cache.sqlite")
-    result = evaluate_pairs(pairs, cosines, load_scorer("default"))
+    scorer = load_scorer("default")
+    cosines = pair_cosines(pairs, encoders, scorer.signals, tmp_path / "cache.sqlite")
+    result = evaluate_pairs(pairs, cosines, scorer)
     assert result["pairs"] == 6
     assert set(result["by_lang"]) == {"en", "ar-en"}
-    assert set(result["signals"]) == set(SIGNALS)
+    assert set(result["signals"]) == set(scorer.signals)
     assert result["pearson"] > 0.8 and result["by_lang"]["ar-en"]["spearman"] > 0.8
     # The texts went through the cache: a second pass embeds nothing and gives the same cosines.
     refusing = SignalEncoders({name: RefusingEncoder(enc.spec) for name, enc in encoders.encoders.items()})
-    again = pair_cosines(pairs, refusing, SIGNALS, tmp_path / "cache.sqlite")
-    for name in SIGNALS:
+    again = pair_cosines(pairs, refusing, scorer.signals, tmp_path / "cache.sqlite")
+    for name in scorer.signals:
         assert np.allclose(again[name], cosines[name])
 
 
@@ -139,8 +140,9 @@ def test_the_development_pairs(tmp_path: Path, encoders: SignalEncoders, shared_
     pairs = read_pairs(shared_data / "semeval2022_task8" / "train_pairs_hfl_sample.jsonl")
     assert len(pairs) == 2566 and sum(p.translated for p in pairs) == 972
     sample = pairs[::40]  # 65 pairs, every language
-    cosines = pair_cosines(sample, encoders, SIGNALS, tmp_path / "cache.sqlite")
-    result = evaluate_pairs(sample, cosines, load_scorer("default"))
+    scorer = load_scorer("default")
+    cosines = pair_cosines(sample, encoders, scorer.signals, tmp_path / "cache.sqlite")
+    result = evaluate_pairs(sample, cosines, scorer)
     assert result["pearson"] > 0.5 and result["pearson"] > result["signals"]["main"]["pearson"] - 0.05
 
 

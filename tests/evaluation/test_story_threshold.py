@@ -18,7 +18,6 @@ from embeddings.evaluation.story_threshold import (
 )
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.scorer import load_scorer
-from embeddings.vectors import SIGNALS
 
 
 def _pairs(overall: list[float], lang: str = "en") -> list[ScoredPair]:
@@ -73,7 +72,10 @@ def test_the_shipped_threshold_keeps_same_story_pairs_and_not_unrelated_ones(
     scorer = load_scorer("default")
     assert scorer.config.story_threshold is not None
     kept = (
-        scorer.combine(pair_cosines(pairs, encoders, SIGNALS, tmp_path / "c.sqlite"))
+        scorer.combine(
+            pair_cosines(pairs, encoders, scorer.signals, tmp_path / "c.sqlite"),
+            np.array([p.across for p in pairs], dtype=bool),
+        )
         >= scorer.config.story_threshold
     )
     same, unrelated = same_story(pairs), np.array([p.overall >= UNRELATED for p in pairs])

@@ -15,11 +15,13 @@ from embeddings.index.bundle import Bundle
 from embeddings.index.columns import title_key
 from embeddings.index.filters import Filters
 from embeddings.index.publish import load_current
+from embeddings.model.lexical import LexicalModel
 from embeddings.model.signals import SignalEncoders
 from embeddings.ranking.finder import Origin, RelatedFinder, RelatedQuery
 from embeddings.ranking.policy import ListPolicy
 from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
+from embeddings.vectors import LEX
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +125,7 @@ def test_filters_and_exclusions(finder: RelatedFinder, sample_rows: list[dict[st
 
 
 def test_vector_query_matches_the_indexed_one(
-    finder: RelatedFinder, encoders: SignalEncoders, sample_rows: list[dict[str, Any]]
+    bundle: Bundle, finder: RelatedFinder, encoders: SignalEncoders, sample_rows: list[dict[str, Any]]
 ) -> None:
     row = next(r for r in sample_rows if r["lang"] == "en" and not r.get("copy_of"))
     vectors = {name: v[0] for name, v in encoders.encode([article_text(row["title"], row["body"])]).items()}
@@ -132,6 +134,9 @@ def test_vector_query_matches_the_indexed_one(
     for name, vector in vectors.items():
         assert float(vector @ finder.corpus.vectors(name, np.array([stored.rowid]))[0]) > 0.9999
     _, indexed = finder.for_article(row["id"], RelatedQuery(k=4))
+    assert LEX in finder.scorer.signals and bundle.lexical is not None  # a preview's row: the bundle's IDF
+    lexical = LexicalModel(bundle.lexical.idf).vectors([article_text(row["title"], row["body"])])
+    vectors = {**vectors, LEX: lexical}
     origin = Origin(title=row["title"], lang=stored.lang, published_at=stored.published_at)
     preview = finder.for_vectors(vectors, RelatedQuery(k=4), origin).hits
     assert [h.article.id for h in preview] == [h.article.id for h in indexed]
@@ -188,7 +193,7 @@ def test_explained_parts_add_up(finder: RelatedFinder, sample_rows: list[dict[st
     _, hits = finder.for_article(sample_rows[0]["id"], RelatedQuery(k=4))
     for hit in hits:
         parts = hit.parts
-        assert set(parts) == {"main", "head", "use", "relatedness", "freshness", "redundancy"}
+        assert set(parts) == {"main", "use", "lex", "relatedness", "freshness", "redundancy"}
         assert hit.score == pytest.approx(parts["relatedness"] + parts["freshness"], abs=1e-5)
         assert parts["freshness"] <= 0
     assert hits[0].parts["redundancy"] == 0.0  # nothing above the first result

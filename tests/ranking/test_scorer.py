@@ -56,7 +56,11 @@ def test_output_curve_calibrates_without_reordering() -> None:
 
 def test_scorer_files(tmp_path: Path) -> None:
     shipped = load_scorer("default")
-    assert set(shipped.signals) == {"main", "head", "use"} and shipped.config.fitted_on["pairs"] > 1000
+    assert (
+        set(shipped.signals) == {"main", "use", "lex"}
+        and shipped.config.across is not None
+        and shipped.config.fitted_on["pairs"] > 1000
+    )
     cosine = load_scorer("cosine")
     raw = np.array([0.5, 0.8, 0.85, 0.9, 0.99])
     assert list(np.argsort(cosine.combine({"main": raw}))) == [0, 1, 2, 3, 4]  # ranks as the cosine

@@ -58,10 +58,12 @@ def test_related_lists_the_same_story(client: TestClient, sample_rows: list[dict
     }
     related = body["related"]
     assert len(related) == 4
-    # In its language first: three Arabic reports of the story, then the next Arabic article above the
-    # floor; across languages, four reports of the story.
-    assert [story[item["id"]] for item in related][:3] == [original["story"]] * 3
-    assert {item["lang"] for item in related} == {"ar"} and not any(i["other_language"] for i in related)
+    # In its language first: the three Arabic reports of the story above the floor, then a report in
+    # another language fills the list, marked as such; across languages, four reports of the story.
+    assert [story[item["id"]] for item in related] == [original["story"]] * 4
+    assert [(item["lang"] == "ar", item["other_language"]) for item in related] == [(True, False)] * 3 + [
+        (False, True)
+    ]
     across = client.get(f"/v1/articles/{original['id']}/related", params={"k": 4, "lang_policy": "any"})
     assert [story[item["id"]] for item in across.json()["related"]] == [original["story"]] * 4
     fields = {
@@ -79,7 +81,7 @@ def test_related_lists_the_same_story(client: TestClient, sample_rows: list[dict
     }
     assert set(related[0]) == fields
     assert all(item["explain"] is None for item in related)
-    assert body["scorer"] == "curves-main-head-use"
+    assert body["scorer"] == "ranking-main-use-lex"
 
 
 def test_never_the_article_itself_nor_a_copy(client: TestClient, sample_rows: list[dict[str, Any]]) -> None:
@@ -155,9 +157,9 @@ def test_preview_of_an_unindexed_article(client: TestClient, sample_rows: list[d
     ids = [i["id"] for i in body["related"]]
     assert len(ids) == 3 and source["id"] not in ids  # its own text is a copy of it
     assert [story[i] for i in ids] == [source["story"]] * 3
-    only_en = client.post("/v1/related", json={**payload, "lang": ["en"], "exclude": [ids[0]]}).json()[
-        "related"
-    ]
+    only_en = client.post(
+        "/v1/related", json={**payload, "lang": ["en"], "lang_policy": "same", "exclude": [ids[0]]}
+    ).json()["related"]
     assert only_en and {i["lang"] for i in only_en} == {"en"}
 
 
@@ -297,7 +299,7 @@ def test_titles_without_words_are_not_copies_of_each_other(
     tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
     rows = [{"id": f"p{i}", "title": "!!!", "body": f"body {i}"} for i in range(6)]
-    _, _, app = _fake_app_with(tmp_path, make_settings, rows)
+    _, _, app = _fake_app_with(tmp_path, make_settings, rows, min_score=-1.0)  # no floor: fake cosines
     with TestClient(app) as client:
         assert len(client.get("/v1/articles/p0/related", params={"k": 4}).json()["related"]) == 4
         preview = client.post(
@@ -348,7 +350,7 @@ def test_explain_and_policy_parameters(client: TestClient, sample_rows: list[dic
         assert item["lang"] == "fr"
         assert datetime.fromisoformat(item["published_at"]) <= datetime.fromisoformat(row["published_at"])
         parts = item["explain"]
-        assert set(parts) == {"main", "head", "use", "relatedness", "freshness", "redundancy"}
+        assert set(parts) == {"main", "use", "lex", "relatedness", "freshness", "redundancy"}
         assert item["score"] == pytest.approx(parts["relatedness"] + parts["freshness"], abs=1e-5)
         assert item["other_language"] is False
     for bad in ({"lang_policy": "klingon"}, {"diversity": 2}, {"window_days": 0}, {"window_days": 1e9}):
@@ -366,10 +368,13 @@ def test_preview_uses_its_language_and_date(client: TestClient, sample_rows: lis
         "language": "AR",
         "published_at": row["published_at"],
         "lang_policy": "same",
-        "window_days": 2,
+        "window_days": 30,
         "explain": True,
     }
     body = client.post("/v1/related", json=request).json()
     assert body["related"] and all(item["lang"] == "ar" for item in body["related"])
     assert row["id"] not in {item["id"] for item in body["related"]}  # its own text is a copy
     assert not any(item["other_language"] for item in body["related"])
+    # Its story's other Arabic reports are weeks later: two days hold none of them, nor anything else
+    # above the floor.
+    assert client.post("/v1/related", json={**request, "window_days": 2}).json()["related"] == []

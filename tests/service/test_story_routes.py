@@ -58,7 +58,7 @@ def test_a_known_story_oldest_first_across_languages(
     body = _story(client, first)
     assert body["article"] == {"id": first, "title": rows[first]["title"], "url": rows[first]["url"]}
     assert body["threshold"] == load_scorer("default").config.story_threshold
-    assert body["scorer"] == "curves-main-head-use" and body["bundle"]
+    assert body["scorer"] == "ranking-main-use-lex" and body["bundle"]
     story = body["story"]
     assert all(set(item) == FIELDS for item in story)
     ids = [item["id"] for item in story]
