@@ -127,6 +127,10 @@ class Bundle:
         """FAISS ids of the articles that pass `filters`."""
         return self.store.eligible(filters)
 
+    def languages(self) -> frozenset[str]:
+        """The language codes of the articles ("" for articles without one)."""
+        return self.store.languages()
+
     def date_range(self) -> tuple[float, float] | None:
         """Epoch seconds of the first and last dated articles, or None."""
         return self.store.date_range()

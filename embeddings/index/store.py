@@ -226,6 +226,10 @@ class ArticleStore:
             out = Columns.of_rows(cursor, len(self), keys)
         return out
 
+    def languages(self) -> frozenset[str]:
+        """The language codes of the articles ("" for articles without one)."""
+        return frozenset(row[0] or "" for row in self._query("SELECT DISTINCT lang FROM articles"))
+
     def date_range(self) -> tuple[float, float] | None:
         """Epoch seconds of the first and last dated articles (None if no article has a date)."""
         first, last = self._query("SELECT min(published_ts), max(published_ts) FROM articles")[0]

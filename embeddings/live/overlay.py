@@ -186,6 +186,11 @@ class Snapshot:
         added = self.base + 1 + np.flatnonzero(self._overlay_mask(filters))
         return np.concatenate([in_bundle, added.astype(np.int64)])
 
+    def languages(self) -> frozenset[str]:
+        """The language codes of the articles ("" for articles without one)."""
+        written = self.rows.columns.lang[: self.n][self.alive]
+        return self.bundle.store.languages() | frozenset(str(lang) for lang in written)
+
     def date_range(self) -> tuple[float, float] | None:
         """Epoch seconds of the first and last dated articles, or None."""
         ranges = [r for r in [self.bundle.store.date_range()] if r is not None]

@@ -49,6 +49,10 @@ class Corpus(Protocol):
         """Row ids of the articles that pass `filters`."""
         ...
 
+    def languages(self) -> frozenset[str]:
+        """The language codes of the articles ("" for articles without one)."""
+        ...
+
     def date_range(self) -> tuple[float, float] | None:
         """Epoch seconds of the first and last dated articles, or None."""
         ...

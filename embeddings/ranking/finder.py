@@ -52,6 +52,7 @@ class RelatedFinder:
         self.reprint_containment = 2.0 if reprint_containment is None else reprint_containment
         self.lexical_depth = LEXICAL_DEPTH if depth and LEX in scorer.signals else 0
         self._dated = corpus.date_range()
+        self._languages = corpus.languages()
 
     @classmethod
     def from_settings(
@@ -126,6 +127,11 @@ class RelatedFinder:
         if origin.rowid is not None:
             excluded.add(origin.rowid)
         passes = query.policy.passes(query.filters, origin.published_at, origin.lang, self._dated)
+        if len(passes) > 1 and self._languages <= set(passes[0].langs):
+            # Every article is in the reader's languages: the restriction restricts nothing (a search
+            # under it, and a second pass that would find nothing, cost a store query each: 30 ms of
+            # the p99 at 15,623 articles).
+            passes = (replace(passes[0], langs=()),)
         listing, pool = self._pass(vectors, query, origin, excluded, passes[0], None)
         listing = replace(listing, langs=passes[0].langs or None)
         if len(passes) == 1 or len(listing.hits) >= query.k:

@@ -22,11 +22,12 @@ from embeddings.live.loaded import Loaded
 from embeddings.live.writes import delete, puts
 from embeddings.ranking.listing import RelatedQuery
 from embeddings.ranking.policy import ListPolicy
-from embeddings.ranking.scorer import load_scorer
+from embeddings.ranking.scorer import load_scorer, save_scorer
 from embeddings.settings import Settings
 from embeddings.vectors import LEX
 from tests.support.corpus import build_with, write_jsonl
 from tests.support.fakes import HashingEncoder, fake_signals
+from tests.support.story import linear_scorer
 
 TOPICS = [f"topic{t} story{t} words{t}" for t in range(10)]
 LANGS = ["ar"] * 6 + ["en"] * 3 + ["fr"]  # a few English and French reports per story: their lists fill in
@@ -63,7 +64,9 @@ def test_kept_entries_are_the_lists_made_anew(
 ) -> None:
     rng = random.Random(seed)
     rows = {f"a{i:03d}": _row(rng, f"a{i:03d}") for i in range(160)}  # past the 66 stored neighbours
-    settings = make_settings(window_days=None, reload_interval=3600)
+    # A dense scorer: with the lexical signal, whose candidates no cosine bounds, a write drops every list.
+    save_scorer(linear_scorer(None), tmp_path / "scorer.json")
+    settings = make_settings(window_days=None, reload_interval=3600, scorer=str(tmp_path / "scorer.json"))
     build_with(settings, write_jsonl(tmp_path / "rows.jsonl", list(rows.values())), HashingEncoder())
     encoders = fake_signals(HashingEncoder())
     scorer = load_scorer(settings.scorer)
@@ -99,5 +102,5 @@ def test_kept_entries_are_the_lists_made_anew(
     finally:
         corpus.stop()
     # The cache kept lists across writes, lists filled in from other languages among them.
-    assert kept > 250 and filled_kept > 40, (kept, filled_kept)
+    assert kept > 250 and filled_kept > 20, (kept, filled_kept)
     print(f"seed {seed}: {kept} kept entries checked, {filled_kept} of them filled in from other languages")

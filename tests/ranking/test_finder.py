@@ -257,6 +257,7 @@ def test_lists_looked_up_are_the_lists_searched(bundle: Bundle, sample_rows: lis
         bundle.reprints,
         bundle.columns,
         None,
+        bundle.lexical,
     )
     looked_up = RelatedFinder(bundle, load_scorer("default"), duplicate_threshold=0.985)
     searched = RelatedFinder(searched_bundle, load_scorer("default"), duplicate_threshold=0.985)
