@@ -28,7 +28,7 @@ def settings(tmp_path: Path, make_settings: Callable[..., Settings]) -> Settings
     for row in rows:
         row["url"] = f"https://news.example.com/{row['section']}/{row['id']}"
     rows[4]["image_url"] = PICTURE
-    settings = make_settings(api_keys=KEY, window_days=None, cors_origins=ORIGIN)
+    settings = make_settings(api_keys=KEY, window_days=None, cors_origins=ORIGIN, min_score=-1.0)
     build_with(settings, write_jsonl(tmp_path / "rows.jsonl", rows), HashingEncoder())
     return settings
 
