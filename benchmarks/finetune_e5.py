@@ -15,7 +15,7 @@ Figures on the held-out fold, for the base and the fine-tuned model:
     python -m benchmarks.finetune_e5 PAIRS.jsonl OUT.json --test-folds --train-seq 128 \
         --save-adapter embeddings/data/e5-lora.safetensors      # the shipped adapter
 
-Needs the `finetune` extra (peft, datasets, accelerate).
+Needs the `adapt` extra (peft, datasets, accelerate), which `make install` installs.
 """
 
 from __future__ import annotations
