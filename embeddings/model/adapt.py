@@ -29,21 +29,28 @@ from embeddings.model.adapter import adapter_fingerprint
 log = logging.getLogger(__name__)
 
 PREFIX = "query: "  # as the project embeds every text (E5_PREFIX), on both sides
-HEAD_WORDS = 48  # about the 64 tokens of the `head` signal: a title and the lead's first sentences
+HEAD_WORDS = 32  # a title and the lead's first sentence: about 40 to 60 tokens
 MIN_WORDS = 32  # shorter texts give no pair: half of one is too little to stand for the article
 MIN_PAIRS = 16  # fewer cannot fill the batches of one run; results need far more (see MANY_PAIRS)
 MANY_PAIRS = 1000  # below this an adapter learns little that holds: adapt warns
 LORA_TARGETS = ("query", "key", "value")  # the modules the shipped adapter adapts too
-# Sized for 15,000 articles in under 30 minutes on 2 cores (see docs/quality.md).
-SEQ_LENGTH = 96
+# CPU training is slow: on this project's 2 cores (torch 2.13, beside another job using about one core),
+# one step of 32 pairs, forward and backward through all 12 layers, took 25 s with texts cut at 64 tokens
+# and 38 s at 128. So the time budget, not the archive, sets how many articles are learnt from: adapt times
+# one step on the machine it runs on and samples as many articles as fit (`plan_steps`), at 64 tokens.
+SEQ_LENGTH = 64
 BATCH_SIZE = 32
 MAX_ARTICLES = 15_000
 MINUTES = 25.0
+BUDGET_SHARE = 0.9  # of the budget planned from the timed step; the rest absorbs a slower machine
+# The first passes are slower (the first of 32 pairs at 64 tokens took 5.2 s, the next ones 4.4 s, with
+# 1 to 6 times that for the trainer's first steps): the fastest of three is the step's time.
+TIMED_PASSES = 3
 
 
 @dataclass(frozen=True)
 class AdaptOptions:
-    """How one adaptation runs; the defaults fit 15,000 articles in under 30 minutes on 2 cores."""
+    """How one adaptation runs; by default it ends within 30 minutes, whatever the archive's size."""
 
     max_articles: int = MAX_ARTICLES
     minutes: float = MINUTES
@@ -148,7 +155,8 @@ def adapt(
         options.batch_size,
         options.minutes,
     )
-    steps, planned, seconds, loss = _train(model, pairs, options)
+    planned = plan_steps(len(pairs), options, _time_one_step(model, pairs, options))
+    steps, seconds, loss = _train(model, pairs[: planned * options.batch_size], planned, options)
     out_dir.mkdir(parents=True, exist_ok=True)
     metadata = {
         "r": str(options.rank),
@@ -156,7 +164,7 @@ def adapt(
         "base": base,
         "loss": "MultipleNegativesRankingLoss (head -> rest, in-batch negatives)",
         "source": source,
-        "articles": str(len(pairs)),
+        "articles": str(min(len(pairs), steps * options.batch_size)),
         "steps": str(steps),
         "planned_steps": str(planned),
         "seconds": f"{seconds:.0f}",
@@ -167,7 +175,8 @@ def adapt(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     path = _write_adapter(model, out_dir, metadata)
-    return AdaptResult(path, adapter_fingerprint(path), len(pairs), steps, planned, seconds, loss)
+    learnt = min(len(pairs), steps * options.batch_size)
+    return AdaptResult(path, adapter_fingerprint(path), learnt, steps, planned, seconds, loss)
 
 
 def _load(folder: Path) -> Any:
@@ -193,10 +202,52 @@ def _add_lora(model: Any, rank: int) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def plan_steps(pairs: int, options: AdaptOptions, step_seconds: float) -> int:
+    """The steps to train: the epochs over `pairs`, fewer when they would not fit the time budget."""
+    if options.max_steps:
+        return options.max_steps
+    wanted = max(1, math.ceil(pairs // options.batch_size * options.epochs))
+    fitting = max(1, int(options.minutes * 60 * BUDGET_SHARE / max(step_seconds, 1e-3)))
+    if fitting < wanted:
+        log.info(
+            "one step of %d articles takes %.1fs here: %d of the %d steps fit %.0f minutes "
+            "(%d articles learnt from; --minutes for more)",
+            options.batch_size,
+            step_seconds,
+            fitting,
+            wanted,
+            options.minutes,
+            fitting * options.batch_size,
+        )
+    return min(wanted, fitting)
+
+
+def _time_one_step(model: Any, pairs: Sequence[tuple[str, str]], options: AdaptOptions) -> float:
+    """Seconds of one training step's forward and backward pass here (no weight changes)."""
+    if options.max_steps:
+        return 0.0  # a trial run: its steps are given
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    model.max_seq_length = options.seq_length
+    model.train()
+    loss = MultipleNegativesRankingLoss(model)
+    batch = pairs[: options.batch_size]
+    timings = []
+    for _ in range(TIMED_PASSES):
+        start = time.monotonic()
+        sides = zip(*batch, strict=True)
+        loss([model.preprocess(inputs=[PREFIX + text for text in side]) for side in sides], None).backward()
+        timings.append(time.monotonic() - start)
+        model.zero_grad(set_to_none=True)
+    return min(timings)
+
+
 def _train(
-    model: Any, pairs: Sequence[tuple[str, str]], options: AdaptOptions
-) -> tuple[int, int, float, float]:
-    """Run the trainer within the time budget: (steps done, steps planned, seconds, mean loss)."""
+    model: Any, pairs: Sequence[tuple[str, str]], planned: int, options: AdaptOptions
+) -> tuple[int, float, float]:
+    """Run the trainer for `planned` steps within the time budget: (steps done, seconds, mean loss)."""
+    import io
+
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -206,8 +257,6 @@ def _train(
     data = {"anchor": [PREFIX + h for h, _ in pairs], "positive": [PREFIX + r for _, r in pairs]}
     dataset = Dataset.from_dict(data)
     model.max_seq_length = options.seq_length
-    per_epoch = max(1, len(pairs) // options.batch_size)
-    planned = options.max_steps or max(1, math.ceil(per_epoch * options.epochs))
     with tempfile.TemporaryDirectory(prefix="related-articles-adapt-") as workdir:
         args = SentenceTransformerTrainingArguments(
             output_dir=workdir,
@@ -230,17 +279,22 @@ def _train(
         )
         budget = _Budget(options.minutes * 60.0, planned, log_progress=not options.progress)
         with _quiet_libraries():
-            trainer = SentenceTransformerTrainer(
-                model=model,
-                args=args,
-                train_dataset=dataset,
-                loss=MultipleNegativesRankingLoss(model),
-                callbacks=[budget.callback()],
+            # Without a terminal, the bar the trainer's model card opens would be a carriage-return frame.
+            quiet = (
+                contextlib.nullcontext() if options.progress else contextlib.redirect_stderr(io.StringIO())
             )
+            with quiet:
+                trainer = SentenceTransformerTrainer(
+                    model=model,
+                    args=args,
+                    train_dataset=dataset,
+                    loss=MultipleNegativesRankingLoss(model),
+                    callbacks=[budget.callback()],
+                )
             trainer.remove_callback(PrinterCallback)  # its dicts of figures: the budget's lines say more
             result = trainer.train()
     model.eval()
-    return int(result.global_step), planned, time.monotonic() - budget.start, float(result.training_loss)
+    return int(result.global_step), time.monotonic() - budget.start, float(result.training_loss)
 
 
 class _Budget:
@@ -274,15 +328,20 @@ class _Budget:
         done = int(state.global_step)
         if self.log_progress and (done % self.every == 0 or done == self.planned):
             eta = elapsed / done * (self.planned - done)
+            left = max(0.0, self.seconds - elapsed)
+            # A machine slower than timed (other jobs on its cores) ends at the budget, before the plan.
+            ends = (
+                f"about {_duration(eta)} left" if eta <= left else f"the budget ends it in {_duration(left)}"
+            )
             losses = [e["loss"] for e in state.log_history if "loss" in e]
             loss = f", loss {losses[-1]:.3f}" if losses else ""
             log.info(
-                "adapting: step %d of %d (%.0f%%), %s elapsed, about %s left%s",
+                "adapting: step %d of %d (%.0f%%), %s elapsed, %s%s",
                 done,
                 self.planned,
                 100 * done / self.planned,
                 _duration(elapsed),
-                _duration(eta),
+                ends,
                 loss,
             )
         if elapsed >= self.seconds and done < self.planned:

@@ -11,7 +11,7 @@ from safetensors.numpy import load_file, save_file
 
 from embeddings.errors import BundleMismatchError, ModelError
 from embeddings.index.publish import load_current
-from embeddings.model.adapt import HEAD_WORDS, MIN_PAIRS, MIN_WORDS, text_pairs
+from embeddings.model.adapt import HEAD_WORDS, MIN_PAIRS, MIN_WORDS, AdaptOptions, plan_steps, text_pairs
 from embeddings.model.adapter import adapter_fingerprint, adapter_metadata
 from embeddings.model.encoders import ADAPTED, default_model, load_sentence_transformer
 from embeddings.settings import Settings
@@ -41,6 +41,14 @@ def test_pairs_are_a_seeded_sample_without_repeated_heads() -> None:
     sample = text_pairs(texts, max_articles=10, seed=1)
     assert len(sample) == 10 and sample == text_pairs(texts, max_articles=10, seed=1)
     assert sample != text_pairs(texts, max_articles=10, seed=2)
+
+
+def test_the_time_budget_decides_how_many_steps_run() -> None:
+    options = AdaptOptions(batch_size=32, minutes=25.0)
+    assert plan_steps(15_000, options, step_seconds=1.0) == 468  # one epoch fits
+    assert plan_steps(15_000, options, step_seconds=4.5) == 300  # 90% of 25 minutes at 4.5 s a step
+    assert plan_steps(15_000, AdaptOptions(max_steps=7), step_seconds=100.0) == 7
+    assert plan_steps(100, AdaptOptions(batch_size=32, epochs=2.0), step_seconds=1.0) == 6
 
 
 def test_adapt_tells_a_newcomer_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,7 +97,7 @@ def test_adapt_stores_an_adapter_that_renames_the_model_and_refuses_older_bundle
     common = ["--bundles", str(bundles), "--cache-dir", str(model_cache)]
     build = ["build", "--input", str(archive), "--scorer", "cosine", "--backend", "torch", "--no-progress"]
     assert main([*build, *common]) == 0
-    trial = ["--max-steps", "2", "--max-seq-length", "32", "--batch-size", "8", "--no-progress"]
+    trial = ["--max-seq-length", "32", "--batch-size", "16", "--no-progress"]  # 2 steps of the 40
     assert main(["adapt", "--input", str(archive), *trial, *common]) == 0
     out = capsys.readouterr().out
 
