@@ -15,7 +15,7 @@ Figures on the held-out fold, for the base and the fine-tuned model:
     python -m benchmarks.finetune_e5 PAIRS.jsonl OUT.json --test-folds --train-seq 128 \
         --save-adapter embeddings/data/e5-lora.safetensors      # the shipped adapter
 
-Needs the `finetune` extra (peft, datasets, accelerate).
+Needs the `adapt` extra (peft, datasets, accelerate), which `make install` installs.
 """
 
 from __future__ import annotations
@@ -54,9 +54,14 @@ def load_model():
 
 def evaluate(model, pairs, batch_size: int = 32) -> dict:
     """Pearson (all, per language) and recall@1 on `pairs`, texts embedded once at EVAL_SEQ tokens."""
+    row, vecs = embed_texts(model, pairs, batch_size)
+    return figures(pairs, row, vecs, range(len(pairs)))
+
+
+def embed_texts(model, pairs, batch_size: int = 32) -> tuple[dict[str, int], np.ndarray]:
+    """Each distinct text of `pairs` (its row) and its vector, embedded as the project embeds it."""
     model.max_seq_length = EVAL_SEQ
     texts = list(dict.fromkeys([p.text1 for p in pairs] + [p.text2 for p in pairs]))
-    row = {t: i for i, t in enumerate(texts)}
     vecs = model.encode(
         [PREFIX + t.strip() for t in texts],
         batch_size=batch_size,
@@ -64,6 +69,13 @@ def evaluate(model, pairs, batch_size: int = 32) -> dict:
         normalize_embeddings=True,
         show_progress_bar=False,
     )
+    return {t: i for i, t in enumerate(texts)}, vecs
+
+
+def figures(pairs, row: dict[str, int], vecs: np.ndarray, chosen) -> dict:
+    """`evaluate`'s figures over the pairs numbered `chosen`; recall@1 still among every text of `pairs`."""
+    chosen = list(chosen)
+    pairs = [pairs[i] for i in chosen]
     a, b = np.array([row[p.text1] for p in pairs]), np.array([row[p.text2] for p in pairs])
     cos = np.einsum("ij,ij->i", vecs[a], vecs[b])
     neg = -np.array([p.overall for p in pairs])
@@ -90,7 +102,7 @@ def evaluate(model, pairs, batch_size: int = 32) -> dict:
     ]
     hits = [int(np.argmax(sims[q]) == r) for q, r in queries]
     out["recall_at_1"] = round(float(np.mean(hits)), 4) if hits else float("nan")
-    out["recall_queries"], out["corpus"] = len(queries), len(texts)
+    out["recall_queries"], out["corpus"] = len(queries), len(vecs)
     return out
 
 

