@@ -452,7 +452,14 @@ def run_adapt(args: argparse.Namespace) -> int:
     """`related-articles adapt`."""
     from embeddings.articles.readers import read_articles
     from embeddings.articles.text import article_text
-    from embeddings.model.adapt import AdaptOptions, adapt, check_pairs, check_training_libraries, text_pairs
+    from embeddings.model.adapt import (
+        MANY_PAIRS,
+        AdaptOptions,
+        adapt,
+        check_pairs,
+        check_training_libraries,
+        text_pairs,
+    )
     from embeddings.model.encoders import default_model
     from embeddings.settings import DEFAULT_MODEL
 
@@ -477,6 +484,8 @@ def run_adapt(args: argparse.Namespace) -> int:
     pairs = text_pairs(texts, args.max_articles, args.seed)
     log.info("%d articles read, %d of them to learn from", len(texts), len(pairs))
     check_pairs(pairs)
+    if len(pairs) < MANY_PAIRS:
+        log.warning("only %d articles to learn from: measure the adapted model before using it", len(pairs))
     if settings.adapter is not None:
         log.info("RELATED_ADAPTER (%s) is set: the new adapter is trained without it", settings.adapter)
     base = settings.model_copy(update={"adapter": None})
