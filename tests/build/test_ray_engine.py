@@ -23,8 +23,8 @@ from embeddings.index.bundle import MANIFEST_FILE, read_manifest
 from embeddings.index.publish import current_target
 from embeddings.model.encoders import Encoder
 from embeddings.model.signals import load_signal_encoders
+from embeddings.ranking.scorer import load_scorer
 from embeddings.settings import Settings
-from embeddings.vectors import SIGNALS
 from tests.support.fakes import HashingEncoder, fake_signals
 
 pytest.importorskip("ray.data")
@@ -59,7 +59,8 @@ def test_a_ray_build_writes_the_same_bundle_as_a_local_one(
     # Small chunks, so that the 147 sample articles make ten chunks in three shards for two actors.
     monkeypatch.setattr(embed, "EMBED_CHUNK", 16)
     local = make_settings(bundles=tmp_path / "local")
-    build_bundle(local, sample_corpus(), lambda: load_signal_encoders(local, SIGNALS), progress=False)
+    signals = load_scorer(local.scorer).dense  # what the command line builds
+    build_bundle(local, sample_corpus(), lambda: load_signal_encoders(local, signals), progress=False)
 
     ray_bundles = tmp_path / "ray"
     stale = ray_bundles / "ray-work" / "20200101T000000000000Z-abcdef"  # left by a build that died
@@ -79,7 +80,9 @@ def test_a_ray_build_writes_the_same_bundle_as_a_local_one(
     )
     assert code == 0
     log = capfd.readouterr().err
-    for signal in SIGNALS:  # every signal went through Ray, in ten chunks and three shards
+    for signal in load_scorer(
+        "default"
+    ).dense:  # every signal went through Ray, in ten chunks and three shards
         assert re.search(rf"ray: signal {signal}: 10 chunks in 3 shards, embedded by [12] actors", log), log
 
     assert _files(ray_bundles) == _files(local.bundles)  # index, neighbours, every signal, store

@@ -12,10 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from embeddings.cli import sample_corpus
+from embeddings.ranking.scorer import save_scorer
 from embeddings.settings import Settings
 from service.app import create_app
 from tests.support.corpus import build_with
 from tests.support.fakes import HashingEncoder, fake_signals
+from tests.support.story import linear_scorer
 
 KEY = "cache-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -31,7 +33,11 @@ VARIANTS: list[dict[str, Any]] = [
 @pytest.fixture
 def clients(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient, list[str]]]:
     """The sample corpus served twice from copies of one bundle: with the response cache and without."""
-    cached = Settings(bundles=tmp_path / "cached", api_keys=KEY, reload_interval=60)
+    # A dense scorer: with the lexical signal, whose candidates no cosine bounds, a write drops every list.
+    save_scorer(linear_scorer(None), tmp_path / "scorer.json")
+    cached = Settings(
+        bundles=tmp_path / "cached", api_keys=KEY, reload_interval=60, scorer=str(tmp_path / "scorer.json")
+    )
     build_with(cached, sample_corpus(), HashingEncoder())
     shutil.copytree(cached.bundles, tmp_path / "plain", symlinks=True)
     plain = cached.model_copy(update={"bundles": tmp_path / "plain", "response_cache": 0})
@@ -94,7 +100,9 @@ def test_cached_lists_are_the_lists_made_anew(clients: tuple[TestClient, TestCli
     assert not any(f'"{ids[9]}"'.encode() in b for b in bodies)
     _both(both, "PUT", "/v1/articles/far", json={"title": "zzqx vvkw", "body": "qqzx wwvk xxqz"})
     kept = _same_everywhere(cached, plain, listed)[1]
-    assert kept >= len(listed) * len(VARIANTS) - 3  # nothing near it: (nearly) every list stays cached
+    # Nothing near it: nearly every list stays cached (those whose candidates reach far enough to admit
+    # any article, lists cut short by the floor among them, are dropped).
+    assert kept >= 0.9 * len(listed) * len(VARIANTS)
 
     # Editorial rules drop their article's own lists alone.
     _both(both, "PUT", f"/v1/articles/{ids[3]}/rules", json={"pin": [ids[40]], "block": [ids[4]]})
