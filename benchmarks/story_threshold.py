@@ -3,8 +3,10 @@
     python -m benchmarks.story_threshold --pairs PAIRS.jsonl [--same-story 2] [--beta 0.5] [--folds 5]
         [--json F]
 
-Each pair's relatedness is the shipped scorer's kind (one isotonic curve per signal, averaged) fitted
-without the pair's fold; each fold is then judged at the threshold of best F-beta on the other folds,
+Each pair's relatedness is a scorer of the curves kind (one isotonic curve per signal of the shipped
+scorer's dense signals, averaged) fitted without the pair's fold (the shipped scorer, of the ranking kind,
+gets its threshold from `related-articles evaluate fit --kind ranking`, by the same criterion);
+each fold is then judged at the threshold of best F-beta on the other folds,
 and the figures pool the folds. The threshold printed last is the one of best F-beta over every pair:
 the one to ship. Embeddings go through the evaluation cache (`related-articles evaluate`'s), so a rerun embeds
 nothing. The model is the configured one (RELATED_* settings).

@@ -13,7 +13,7 @@ import numpy as np
 
 from embeddings.articles.article import Article
 from embeddings.errors import InputError
-from embeddings.evaluation.pairs import ScoredPair, correlations, fold_of
+from embeddings.evaluation.pairs import ScoredPair, across_mask, correlations, fold_of
 from embeddings.evaluation.ranking_fit import (
     Pools,
     candidate_pools,
@@ -92,7 +92,7 @@ def signal_ranks(pools: Pools, signal: str, query_across: np.ndarray) -> np.ndar
     for across in (False, True):
         chosen = np.flatnonzero(query_across == across)
         if len(chosen):
-            part = pools.take(chosen) if across else pools.relation(chosen, False)
+            part = pools.listed(chosen, across)
             ranks[chosen] = list_ranks(part, part.cosines[signal])
     return ranks
 
@@ -128,7 +128,7 @@ def fit_ranking_scorer(
     config = used(fit_ranking(pairs, cosines, pools, query_across, name, source))
     story = cross_validate_threshold(pairs, scores, folds=folds)
     config.story_threshold = story["threshold"]
-    pair_across = np.array([p.across for p in pairs], dtype=bool)
+    pair_across = across_mask(pairs)
     figures: dict[str, Any] = {
         "cross_validated": {
             "lists": _list_figures(ranks, queries),

@@ -98,6 +98,11 @@ def read_pairs(path: Path) -> list[ScoredPair]:
     return pairs
 
 
+def across_mask(pairs: Sequence[ScoredPair]) -> np.ndarray:
+    """Which pairs are in two known, different languages."""
+    return np.array([p.across for p in pairs], dtype=bool)
+
+
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation (nan when either side is constant)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -140,7 +145,7 @@ def correlations(pairs: Sequence[ScoredPair], scores: np.ndarray) -> dict[str, A
     result["by_lang"] = {
         lang: _figures(scores[idx], overall[idx]) for lang, idx in sorted(groups.items()) if len(idx) >= 3
     }
-    across = np.array([p.across for p in pairs], dtype=bool)
+    across = across_mask(pairs)
     result["by_relation"] = {
         name: _figures(scores[mask], overall[mask])
         for name, mask in (("same language", ~across), ("across languages", across))
@@ -193,7 +198,7 @@ def evaluate_pairs(
     pairs: Sequence[ScoredPair], cosines: Mapping[str, np.ndarray], scorer: Scorer
 ) -> dict[str, Any]:
     """Correlations of the scorer's relatedness, and of each of its signals alone, with -Overall."""
-    result = correlations(pairs, scorer.combine(cosines, np.array([p.across for p in pairs], dtype=bool)))
+    result = correlations(pairs, scorer.combine(cosines, across_mask(pairs)))
     result["scorer"] = scorer.name
     overall = np.array([p.overall for p in pairs])
     result["signals"] = {name: _figures(cosines[name], overall) for name in scorer.signals}

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from embeddings.errors import InputError
-from embeddings.evaluation.pairs import ScoredPair, isotonic_curve, relatedness_target
+from embeddings.evaluation.pairs import ScoredPair, across_mask, isotonic_curve, relatedness_target
 from embeddings.index.bundle import Bundle
 from embeddings.index.lexical_index import cosines as lexical_cosines
 from embeddings.ranking.finder import LEXICAL_DEPTH, SEARCH_MARGIN
@@ -63,6 +63,11 @@ class Pools:
     def relation(self, chosen: np.ndarray, across: bool) -> Pools:
         """The pools of `chosen` queries with their candidates of one language relation only."""
         return self.take(chosen, self.across if across else ~self.across)
+
+    def listed(self, chosen: np.ndarray, across: bool) -> Pools:
+        """The pools of `chosen` queries as their lists rank them: a query in one language among the
+        candidates in its language (the default list), a cross-lingual one among every candidate."""
+        return self.take(chosen) if across else self.relation(chosen, False)
 
 
 def candidate_pools(
@@ -168,7 +173,7 @@ def fit_ranking(
     `query_across`: which queries' other side is in another language (their lists are cross-lingual).
     """
     terms = spreads(pairs, cosines)
-    pair_across = np.array([p.across for p in pairs], dtype=bool)
+    pair_across = across_mask(pairs)
     fitted = {}
     for across in (False, True):
         chosen = np.flatnonzero(query_across == across)
@@ -233,7 +238,7 @@ def cross_validate_ranking(
     """
     ranks = np.zeros(pools.queries, dtype=np.int64)
     scores = np.zeros(len(pairs))
-    pair_across = np.array([p.across for p in pairs], dtype=bool)
+    pair_across = across_mask(pairs)
     weights = []
     for f in range(folds):
         train_q, test_q = np.flatnonzero(query_folds != f), np.flatnonzero(query_folds == f)
@@ -252,7 +257,7 @@ def cross_validate_ranking(
         for across in (False, True):
             chosen = test_q[query_across[test_q] == across]
             if len(chosen):
-                held_out = pools.take(chosen) if across else pools.relation(chosen, False)
+                held_out = pools.listed(chosen, across)
                 ranks[chosen] = list_ranks(held_out, scores_of(scorer, held_out))
         scores[~train_p] = scorer.combine({n: c[~train_p] for n, c in cosines.items()}, pair_across[~train_p])
         weights.append(
