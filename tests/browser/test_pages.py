@@ -173,7 +173,8 @@ def test_the_console(browser: Any, service: str) -> None:
     # Opening a listed article follows the link, as a person would.
     by_css(browser, f'#related a[data-id="{related[0]["id"]}"]')[0].click()
     wait_for(
-        lambda: by_css(browser, ".article-title")[0].get_attribute("data-id") == related[0]["id"],
+        # The panel is drawn anew: its title may be missing for a moment.
+        lambda: [e.get_attribute("data-id") for e in by_css(browser, ".article-title")] == [related[0]["id"]],
         what="the next article",
     )
 
